@@ -1,0 +1,200 @@
+package xepauth
+
+import (
+	"context"
+	"encoding/xml"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	"mellium.im/xmlstream"
+	"mellium.im/xmpp"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
+)
+
+// writeTimeout bounds one stanza write. A write that does not finish in it
+// means the server stopped reading; the connection is then closed, since
+// mellium's encoder stays broken after an interrupted write (gotcha 2).
+const writeTimeout = 10 * time.Second
+
+// Namespaces the component answers for itself.
+const (
+	nsDiscoInfo  = "http://jabber.org/protocol/disco#info"
+	nsDiscoItems = "http://jabber.org/protocol/disco#items"
+	nsPing       = "urn:xmpp:ping"
+	nsStanzas    = "urn:ietf:params:xml:ns:xmpp-stanzas"
+)
+
+// conn is one component session, from handshake to drop. Asks are tied to
+// the conn they were sent on: when it ends, they end.
+type conn struct {
+	sess   *xmpp.Session
+	nc     net.Conn
+	domain jid.JID
+	name   string
+	table  *table
+	log    *zap.Logger
+
+	done     chan struct{} // closed when the session has ended
+	downOnce sync.Once
+
+	pingMu sync.Mutex
+	pings  map[string]chan struct{}
+}
+
+func newConn(sess *xmpp.Session, nc net.Conn, name string, log *zap.Logger) *conn {
+	return &conn{
+		sess:   sess,
+		nc:     nc,
+		domain: sess.LocalAddr().Domain(),
+		name:   name,
+		table:  newTable(log),
+		log:    log,
+		done:   make(chan struct{}),
+		pings:  make(map[string]chan struct{}),
+	}
+}
+
+// send writes one stanza. Any failure closes the connection: the supervisor
+// then redials, and every ask on this conn ends as unreachable.
+func (c *conn) send(r xml.TokenReader) error {
+	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+	defer cancel()
+	if err := c.sess.Send(ctx, r); err != nil {
+		c.nc.Close()
+		return fmt.Errorf("send to XMPP server: %w", err)
+	}
+	return nil
+}
+
+// down ends the conn once: it closes the socket and fails every ask.
+func (c *conn) down(detail string) {
+	c.downOnce.Do(func() {
+		c.nc.Close()
+		c.table.closeAll(detail)
+		close(c.done)
+	})
+}
+
+// HandleXMPP is the session's handler. It runs on mellium's Serve
+// goroutine, so it never blocks and never returns an error for anything a
+// peer sent: an error would end the session for every site.
+func (c *conn) HandleXMPP(t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
+	var s wireStanza
+	if err := xml.NewTokenDecoder(xmlstream.MultiReader(xmlstream.Token(*start), t)).Decode(&s); err != nil {
+		// Serve reads the rest of the element next; if the stream itself is
+		// broken that read fails and the supervisor redials.
+		c.log.Info("dropped stanza that does not decode", zap.String("element", start.Name.Local), zap.Error(err))
+		return nil
+	}
+	from := c.domain
+	if s.From != "" { // mellium blanks a from that equals our own address
+		var err error
+		if from, err = jid.Parse(s.From); err != nil {
+			c.log.Info("dropped stanza with an address that does not parse",
+				zap.String("element", s.XMLName.Local), zap.String("from", s.From), zap.Error(err))
+			return nil
+		}
+	}
+	switch s.XMLName.Local {
+	case "iq":
+		switch s.Type {
+		case "get", "set":
+			return c.answerIQ(t, &s, from)
+		case "result", "error":
+			if c.pong(s.ID) {
+				return nil
+			}
+			c.table.routeIQ(&s, from)
+		}
+	case "message":
+		c.table.routeMessage(&s, from)
+	}
+	return nil
+}
+
+// answerIQ answers the requests a component must answer itself: service
+// discovery and ping. Everything else gets service-unavailable, as RFC 6120
+// §8.4 asks.
+func (c *conn) answerIQ(t xmlstream.TokenReadEncoder, s *wireStanza, from jid.JID) error {
+	iq := stanza.IQ{ID: s.ID, To: c.domain, From: from}
+	var reply xml.TokenReader
+	switch p := s.payload(); {
+	case s.Type == "get" && p.Space == nsDiscoInfo:
+		reply = iq.Result(c.discoInfo())
+	case s.Type == "get" && p.Space == nsDiscoItems:
+		reply = iq.Result(xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: nsDiscoItems, Local: "query"}}))
+	case s.Type == "get" && p.Space == nsPing:
+		reply = iq.Result(nil)
+	default:
+		reply = iq.Error(stanza.Error{Type: stanza.Cancel, Condition: stanza.ServiceUnavailable})
+	}
+	if _, err := xmlstream.Copy(t, reply); err != nil {
+		// A failed write means the connection is broken: end it.
+		return fmt.Errorf("answer iq: %w", err)
+	}
+	return nil
+}
+
+// discoInfo says what the component is (XEP-0030), so a client can find
+// out that it speaks XEP-0070.
+func (c *conn) discoInfo() xml.TokenReader {
+	el := func(local string, attr ...string) xml.TokenReader {
+		start := xml.StartElement{Name: xml.Name{Local: local}}
+		for i := 0; i+1 < len(attr); i += 2 {
+			start.Attr = append(start.Attr, xml.Attr{Name: xml.Name{Local: attr[i]}, Value: attr[i+1]})
+		}
+		return xmlstream.Wrap(nil, start)
+	}
+	return xmlstream.Wrap(xmlstream.MultiReader(
+		el("identity", "category", "component", "type", "generic", "name", c.name),
+		el("feature", "var", nsDiscoInfo),
+		el("feature", "var", NS),
+		el("feature", "var", nsPing),
+	), xml.StartElement{Name: xml.Name{Space: nsDiscoInfo, Local: "query"}})
+}
+
+// ping sends an XEP-0199 ping to the component's own address, through the
+// server, and reports whether any answer came within the timeout. The
+// server must route it back, so an answer proves the whole path works.
+func (c *conn) ping(timeout time.Duration) bool {
+	id := "ping-" + newID()
+	got := make(chan struct{})
+	c.pingMu.Lock()
+	c.pings[id] = got
+	c.pingMu.Unlock()
+	defer func() {
+		c.pingMu.Lock()
+		delete(c.pings, id)
+		c.pingMu.Unlock()
+	}()
+	iq := stanza.IQ{ID: id, To: c.domain, From: c.domain, Type: stanza.GetIQ}
+	if err := c.send(iq.Wrap(xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: nsPing, Local: "ping"}}))); err != nil {
+		return false
+	}
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case <-got:
+		return true
+	case <-c.done:
+		return false
+	case <-timer.C:
+		return false
+	}
+}
+
+// pong reports whether id answers one of our pings, and wakes its waiter.
+func (c *conn) pong(id string) bool {
+	c.pingMu.Lock()
+	defer c.pingMu.Unlock()
+	ch, ok := c.pings[id]
+	if ok {
+		close(ch)
+		delete(c.pings, id)
+	}
+	return ok
+}
