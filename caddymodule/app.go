@@ -1,0 +1,119 @@
+package caddymodule
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/xepauth/caddy-xepauth/xepauth"
+)
+
+func init() {
+	caddy.RegisterModule(new(App))
+}
+
+// gates holds the component connections by server, domain and secret. It
+// lives outside any one config so that a reload, which provisions the new
+// config before it cleans up the old one, finds the running connection and
+// its pending logins instead of dialling a second time.
+var gates = caddy.NewUsagePool()
+
+// App is the xmpp_auth app: one XMPP component connection (XEP-0114) that
+// every xmpp_auth handler of the config sends its confirmations through.
+//
+// Provisioning never dials and never fails because the XMPP server is down:
+// the connection is made in the background, retried with backoff, and
+// logins meanwhile get an "XMPP server unreachable" page.
+type App struct {
+	// Server is the host:port of the XMPP server's component port.
+	// Default: 127.0.0.1:5347.
+	Server string `json:"server,omitempty"`
+	// Domain is the component's address, as declared in the XMPP server
+	// (Prosody: Component "auth.example.org"). Required.
+	Domain string `json:"domain,omitempty"`
+	// Secret is the component's shared secret. Use a placeholder such as
+	// {env.XMPP_COMPONENT_SECRET} or {file./path} to keep it out of the
+	// config. Required.
+	Secret string `json:"secret,omitempty"`
+	// Name is the component's name in service discovery.
+	Name string `json:"name,omitempty"`
+	// KeepAlive is how often an idle connection is checked with a ping
+	// through the server. Default: 30s.
+	KeepAlive caddy.Duration `json:"keepalive,omitempty"`
+
+	key    string
+	gate   *gate
+	logger *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (*App) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "xmpp_auth",
+		New: func() caddy.Module { return new(App) },
+	}
+}
+
+// Provision resolves placeholders and takes the shared gate for this
+// server, domain and secret, creating it (not connected yet) if this is
+// the first config to use it.
+func (a *App) Provision(ctx caddy.Context) error {
+	a.logger = ctx.Logger()
+	repl := caddy.NewReplacer()
+	cfg := xepauth.Config{
+		Server:    repl.ReplaceKnown(a.Server, ""),
+		Domain:    repl.ReplaceKnown(a.Domain, ""),
+		Secret:    repl.ReplaceKnown(a.Secret, ""),
+		Name:      a.Name,
+		KeepAlive: time.Duration(a.KeepAlive),
+	}
+	if cfg.Server == "" {
+		cfg.Server = "127.0.0.1:5347"
+	}
+	// The secret is part of the key, hashed, so that changing it in the
+	// config makes a new connection; it never reaches a log.
+	sum := sha256.Sum256([]byte(cfg.Secret))
+	a.key = cfg.Server + "|" + cfg.Domain + "|" + hex.EncodeToString(sum[:8])
+	val, _, err := gates.LoadOrNew(a.key, func() (caddy.Destructor, error) {
+		return newGate(cfg, a.logger)
+	})
+	if err != nil {
+		a.key = ""
+		return fmt.Errorf("xmpp_auth: %w", err)
+	}
+	a.gate = val.(*gate)
+	a.gate.useLogger(a.logger)
+	return nil
+}
+
+// Start starts connecting, in the background. It never fails for a
+// network reason, so an XMPP server that is down does not stop Caddy.
+func (a *App) Start() error {
+	a.gate.comp.Start()
+	return nil
+}
+
+// Stop does nothing: the connection belongs to the pool, and the next
+// config may still use it. Cleanup lets go of it.
+func (a *App) Stop() error { return nil }
+
+// Cleanup releases this config's hold on the gate; the last holder closes
+// the connection.
+func (a *App) Cleanup() error {
+	if a.key == "" {
+		return nil
+	}
+	_, err := gates.Delete(a.key)
+	return err
+}
+
+// Interface guards
+var (
+	_ caddy.App          = (*App)(nil)
+	_ caddy.Provisioner  = (*App)(nil)
+	_ caddy.CleanerUpper = (*App)(nil)
+)

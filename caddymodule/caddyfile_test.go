@@ -1,0 +1,211 @@
+package caddymodule
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/Caddyfile.example.json from ../Caddyfile.example")
+
+func adapt(t *testing.T, src []byte) []byte {
+	t.Helper()
+	out, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt(src, map[string]any{"filename": "Caddyfile"})
+	if err != nil {
+		t.Fatalf("adapt: %v", err)
+	}
+	for _, w := range warnings {
+		if strings.Contains(w.Message, "not formatted") {
+			continue // the inline test inputs are indented for Go, not for caddy fmt
+		}
+		t.Errorf("adapt warning: %s:%d: %s", w.File, w.Line, w.Message)
+	}
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, out, "", "\t"); err != nil {
+		t.Fatal(err)
+	}
+	buf.WriteByte('\n')
+	return buf.Bytes()
+}
+
+func TestCaddyfileExampleAdaptsToItsJSONTwin(t *testing.T) {
+	src, err := os.ReadFile("../Caddyfile.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := adapt(t, src)
+	const fixture = "testdata/Caddyfile.example.json"
+	if *update {
+		if err := os.WriteFile(fixture, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(fixture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("Caddyfile.example adapts to\n%s\nbut %s holds\n%s\n(run go test ./caddymodule -run TestCaddyfileExample -update after a deliberate change)", got, fixture, want)
+	}
+	for _, frag := range []string{`"xmpp_auth": {`, `"handler": "xmpp_auth"`, `"secret": "{env.XMPP_COMPONENT_SECRET}"`} {
+		if !bytes.Contains(want, []byte(frag)) {
+			t.Errorf("the JSON twin lacks %s", frag)
+		}
+	}
+}
+
+func TestDirectiveComesBeforeReverseProxyAndBasicAuth(t *testing.T) {
+	got := string(adapt(t, []byte(`{
+	xmpp_auth {
+		domain auth.localhost
+		secret s
+	}
+}
+:8080 {
+	reverse_proxy 127.0.0.1:9000
+	basic_auth {
+		bob $2a$14$Zkx19XLiW6VYouLHR5NmfOFU0z2GTNmpkT/5qqR7hx4IjWJPDhjvG
+	}
+	xmpp_auth
+}`)))
+	gate, basic, proxy := strings.Index(got, `"handler": "xmpp_auth"`), strings.Index(got, `"handler": "authentication"`), strings.Index(got, `"handler": "reverse_proxy"`)
+	if gate < 0 || basic < 0 || proxy < 0 || !(gate < basic && basic < proxy) {
+		t.Errorf("handlers out of order (xmpp_auth %d, basic_auth %d, reverse_proxy %d):\n%s", gate, basic, proxy, got)
+	}
+}
+
+func TestParseDirective(t *testing.T) {
+	tests := []struct {
+		name    string
+		input   string
+		want    Handler
+		wantErr string
+	}{
+		{name: "bare", input: `xmpp_auth`, want: Handler{}},
+		{name: "every option", input: `xmpp_auth {
+			allow alice@example.org example.net
+			allow bob@example.com
+			session_lifetime 1d
+			login_timeout 90s
+			user_header X-Remote-User
+			cookie_name gate
+			path_prefix /_login/
+			session_key {env.KEY}
+			site_name "The Wiki"
+			language fr
+		}`, want: Handler{
+			Allow:           []string{"alice@example.org", "example.net", "bob@example.com"},
+			SessionLifetime: 86400e9, LoginTimeout: 90e9,
+			UserHeader: "X-Remote-User", CookieName: "gate", PathPrefix: "/_login/",
+			SessionKey: "{env.KEY}", SiteName: "The Wiki", Language: "fr",
+		}},
+		{name: "unknown option", input: "xmpp_auth {\n bogus 1\n}", wantErr: `unknown option "bogus"`},
+		{name: "missing value", input: "xmpp_auth {\n login_timeout\n}", wantErr: "login_timeout needs a value"},
+		{name: "two values", input: "xmpp_auth {\n cookie_name a b\n}", wantErr: "takes one value"},
+		{name: "bad duration", input: "xmpp_auth {\n session_lifetime soon\n}", wantErr: `session_lifetime "soon"`},
+		{name: "negative duration", input: "xmpp_auth {\n login_timeout -1m\n}", wantErr: "must be positive"},
+		{name: "empty allow", input: "xmpp_auth {\n allow\n}", wantErr: "wrong argument count"},
+		{name: "argument on the directive", input: "xmpp_auth now", wantErr: "wrong argument count"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var h Handler
+			err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tt.input))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			gotJSON, _ := json.Marshal(h)
+			wantJSON, _ := json.Marshal(tt.want)
+			if !bytes.Equal(gotJSON, wantJSON) {
+				t.Errorf("got %s, want %s", gotJSON, wantJSON)
+			}
+		})
+	}
+}
+
+func TestParseGlobalOption(t *testing.T) {
+	var a App
+	err := a.UnmarshalCaddyfile(caddyfile.NewTestDispenser(`xmpp_auth {
+		server 127.0.0.1:5348
+		domain auth.example.org
+		secret {file./run/secrets/component}
+		name "Example login"
+		keepalive 1m
+	}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Server != "127.0.0.1:5348" || a.Domain != "auth.example.org" || a.Secret != "{file./run/secrets/component}" ||
+		a.Name != "Example login" || a.KeepAlive != 60e9 {
+		t.Errorf("parsed %+v", a)
+	}
+	if err := new(App).UnmarshalCaddyfile(caddyfile.NewTestDispenser("xmpp_auth {\n port 1\n}")); err == nil ||
+		!strings.Contains(err.Error(), `unknown option "port"`) {
+		t.Errorf("unknown option: err = %v", err)
+	}
+}
+
+func TestSafeReturnKeepsOnlyLocalPaths(t *testing.T) {
+	tests := map[string]string{
+		"/":                      "/",
+		"/wiki/Page?x=1#frag":    "/wiki/Page?x=1#frag",
+		"":                       "/",
+		"//evil.example":         "/",
+		"/\\evil.example":        "/",
+		"https://evil.example/":  "/",
+		"evil.example":           "/",
+		"/ok\r\nSet-Cookie: a=b": "/",
+		"/a\\b":                  "/",
+		"javascript:alert(1)":    "/",
+	}
+	for in, want := range tests {
+		if got := safeReturn(in); got != want {
+			t.Errorf("safeReturn(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestAllowList(t *testing.T) {
+	l, err := parseAllowList([]string{"Alice@Example.org", "example.net", "@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for jid, want := range map[string]bool{
+		"alice@example.org": true, "bob@example.org": false,
+		"anyone@example.net": true, "x@example.com": true, "x@sub.example.net": false,
+	} {
+		if got := l.admits(jid); got != want {
+			t.Errorf("admits(%q) = %v, want %v", jid, got, want)
+		}
+	}
+	if empty, _ := parseAllowList(nil); !empty.admits("anyone@anywhere") {
+		t.Error("an empty list must admit everyone")
+	}
+	for _, bad := range []string{"alice@example.org/phone", "a b@example.org", ""} {
+		if _, err := parseAllowList([]string{bad}); err == nil {
+			t.Errorf("parseAllowList(%q) accepted it", bad)
+		}
+	}
+}
+
+func TestStripCookiesKeepsTheOthers(t *testing.T) {
+	h := map[string][]string{"Cookie": {"a=1; xmpp_auth=SECRET; b=2", "xmpp_auth_login=L", "c=3"}}
+	stripCookies(h, "xmpp_auth", "xmpp_auth_login")
+	got := strings.Join(h["Cookie"], " | ")
+	if got != "a=1; b=2 | c=3" {
+		t.Errorf("cookies left: %q", got)
+	}
+}

@@ -1,0 +1,218 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+	"mellium.im/xmpp/jid"
+
+	"github.com/xepauth/caddy-xepauth/internal/session"
+	"github.com/xepauth/caddy-xepauth/xepauth"
+)
+
+// longPoll is how long the status endpoint holds a request open before
+// answering "still pending"; under common proxy idle timeouts.
+const longPoll = 25 * time.Second
+
+// serveGate serves the gate's own pages under PathPrefix.
+func (h *Handler) serveGate(w http.ResponseWriter, r *http.Request) error {
+	switch strings.TrimPrefix(r.URL.Path, h.PathPrefix) {
+	case "login":
+		switch r.Method {
+		case http.MethodPost:
+			return h.startLogin(w, r)
+		case http.MethodGet, http.MethodHead:
+			return h.renderPage(w, r, http.StatusOK, page{Kind: "login", Return: "/"})
+		}
+		w.Header().Set("Allow", "GET, HEAD, POST")
+		return h.renderPage(w, r, http.StatusMethodNotAllowed, page{Kind: "notfound", Return: "/"})
+	case "wait":
+		return h.wait(w, r)
+	case "status":
+		return h.status(w, r)
+	}
+	return h.renderPage(w, r, http.StatusNotFound, page{Kind: "notfound", Return: "/"})
+}
+
+// startLogin takes the login form: it checks the address, sends the
+// confirmation and sends the browser to the waiting page.
+func (h *Handler) startLogin(w http.ResponseWriter, r *http.Request) error {
+	r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
+	if err := r.ParseForm(); err != nil {
+		return h.renderPage(w, r, http.StatusBadRequest, page{Kind: "login", Return: "/", Error: "The form could not be read. Please try again."})
+	}
+	ret := safeReturn(r.PostForm.Get("return"))
+	typed := strings.TrimSpace(r.PostForm.Get("jid"))
+	p := page{Kind: "login", Return: ret, JID: typed}
+
+	if !sameOrigin(r) {
+		p.Error = "This form was sent from another site. Please log in from this page."
+		return h.renderPage(w, r, http.StatusForbidden, p)
+	}
+	addr, err := parseVisitorJID(typed)
+	if err != nil {
+		p.Error = err.Error()
+		return h.renderPage(w, r, http.StatusBadRequest, p)
+	}
+	p.JID = addr.String()
+	if !h.allowed.admits(addr.Bare().String()) {
+		p.Kind = "notallowed"
+		return h.renderPage(w, r, http.StatusForbidden, p)
+	}
+	if !h.gate.comp.Connected() {
+		p.Kind = "unreachable"
+		return h.renderPage(w, r, http.StatusServiceUnavailable, p)
+	}
+
+	l := &login{jid: addr, code: xepauth.NewCode(6), returnTo: ret, site: siteOf(r)}
+	req := xepauth.Request{
+		JID:      addr,
+		Site:     h.siteName(r),
+		URL:      scheme(r) + "://" + r.Host + ret,
+		Method:   http.MethodGet,
+		Code:     l.code,
+		Language: h.Language,
+	}
+	timeout := time.Duration(h.LoginTimeout)
+	h.gate.logins.start(h.gate.ctx, h.gate.comp, l, req, timeout)
+	h.logger.Info("login asked", zap.String("jid", addr.String()), zap.String("site", l.site), zap.String("remote_ip", r.RemoteAddr))
+	setCookie(w, r, h.loginCookieName(), l.id, h.PathPrefix, timeout+keepDone)
+	http.Redirect(w, r, h.PathPrefix+"wait", http.StatusSeeOther)
+	return nil
+}
+
+// wait shows the login in progress, or its outcome; on approval it sets
+// the session cookie and returns the visitor to where they were going. A
+// browser without JavaScript refreshes this page; one with it long-polls
+// status and comes back here once there is news.
+func (h *Handler) wait(w http.ResponseWriter, r *http.Request) error {
+	l := h.loginOf(r)
+	if l == nil {
+		return h.renderPage(w, r, http.StatusNotFound, page{Kind: "expired", Return: "/"})
+	}
+	p := page{Return: l.returnTo, JID: l.jid.String(), Code: l.code}
+	o, done := l.finished()
+	if !done {
+		p.Kind = "wait"
+		p.Seconds = max(0, int(time.Until(l.expires).Seconds()))
+		return h.renderPage(w, r, http.StatusOK, p)
+	}
+	switch o.Result {
+	case xepauth.Approved:
+		return h.finish(w, r, l)
+	case xepauth.Denied:
+		p.Kind = "denied"
+		return h.renderPage(w, r, http.StatusForbidden, p)
+	case xepauth.Unreachable:
+		p.Kind = "unreachable"
+		return h.renderPage(w, r, http.StatusServiceUnavailable, p)
+	default:
+		p.Kind = "timeout"
+		return h.renderPage(w, r, http.StatusUnauthorized, p)
+	}
+}
+
+// finish cashes in an approved login, once: the session cookie is set and
+// the login forgotten.
+func (h *Handler) finish(w http.ResponseWriter, r *http.Request, l *login) error {
+	h.gate.logins.forget(l.id)
+	now := time.Now()
+	value, err := h.ring.Seal(session.Session{
+		JID:     l.jid.Bare().String(),
+		Issued:  now,
+		Expires: now.Add(time.Duration(h.SessionLifetime)),
+	}, l.site)
+	if err != nil {
+		return err
+	}
+	setCookie(w, r, h.CookieName, value, "/", time.Duration(h.SessionLifetime))
+	setCookie(w, r, h.loginCookieName(), "", h.PathPrefix, 0)
+	h.logger.Info("login approved", zap.String("jid", l.jid.Bare().String()), zap.String("site", l.site))
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, l.returnTo, http.StatusSeeOther)
+	return nil
+}
+
+// status answers the waiting page's long poll: as soon as the outcome is
+// known, or after longPoll with "pending".
+func (h *Handler) status(w http.ResponseWriter, r *http.Request) error {
+	state := "gone"
+	if l := h.loginOf(r); l != nil {
+		timer := time.NewTimer(longPoll)
+		select {
+		case <-l.done:
+		case <-timer.C:
+		case <-r.Context().Done():
+		}
+		timer.Stop()
+		state = "pending"
+		if o, ok := l.finished(); ok {
+			state = o.Result.String()
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	return json.NewEncoder(w).Encode(map[string]string{"state": state})
+}
+
+// loginOf finds the login the browser's login cookie names, on this site.
+func (h *Handler) loginOf(r *http.Request) *login {
+	c, err := r.Cookie(h.loginCookieName())
+	if err != nil {
+		return nil
+	}
+	l := h.gate.logins.get(c.Value)
+	if l == nil || l.site != siteOf(r) {
+		return nil
+	}
+	return l
+}
+
+// parseVisitorJID reads the address typed in the form, forgiving an
+// xmpp: URI prefix. A resource is kept: XEP-0070 asks a full JID by iq.
+func parseVisitorJID(s string) (jid.JID, error) {
+	s = strings.TrimPrefix(strings.TrimSpace(s), "xmpp:")
+	if s == "" {
+		return jid.JID{}, errBadJID("Please type your XMPP address, like name@example.org.")
+	}
+	j, err := jid.Parse(s)
+	if err != nil || j.Localpart() == "" {
+		return jid.JID{}, errBadJID("That is not an XMPP address. It looks like name@example.org.")
+	}
+	return j, nil
+}
+
+type errBadJID string
+
+func (e errBadJID) Error() string { return string(e) }
+
+// sameOrigin refuses a login form posted from another site: browsers send
+// Origin with every POST, so a missing one means a non-browser client,
+// which cannot be tricked into posting.
+func sameOrigin(r *http.Request) bool {
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return true
+	}
+	u, err := url.Parse(o)
+	return err == nil && strings.EqualFold(u.Host, r.Host)
+}
+
+func scheme(r *http.Request) string {
+	if r.TLS != nil {
+		return "https"
+	}
+	return "http"
+}
+
+// siteName is how the site is named to the visitor.
+func (h *Handler) siteName(r *http.Request) string {
+	if h.SiteName != "" {
+		return h.SiteName
+	}
+	return siteOf(r)
+}

@@ -1,0 +1,227 @@
+package caddymodule
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/xepauth/caddy-xepauth/internal/session"
+)
+
+func init() {
+	caddy.RegisterModule(new(Handler))
+}
+
+// Handler gates a site: a request with a valid session cookie goes on to
+// the next handler, with the visitor's bare JID in {http.auth.user.id} and
+// in a request header; any other request gets the login page (browsers) or
+// 401 with WWW-Authenticate: Basic realm="xmpp" (other clients, as XEP-0070
+// §4.2 says).
+//
+// Everything under PathPrefix belongs to the gate (the login form, the
+// waiting page) and never reaches the upstream.
+type Handler struct {
+	// Allow lists who may log in: bare JIDs (alice@example.org) and whole
+	// domains (example.org). Empty: anyone whose XMPP account confirms.
+	Allow []string `json:"allow,omitempty"`
+	// SessionLifetime is how long a session cookie stays valid. Default: 24h.
+	SessionLifetime caddy.Duration `json:"session_lifetime,omitempty"`
+	// LoginTimeout is how long the visitor has to answer in their XMPP
+	// client. Default: 2m.
+	LoginTimeout caddy.Duration `json:"login_timeout,omitempty"`
+	// UserHeader is the request header the upstream reads the JID from.
+	// Any copy the client sent is removed first. Default: X-Forwarded-User.
+	UserHeader string `json:"user_header,omitempty"`
+	// CookieName is the session cookie's name; the login in progress uses
+	// the same name with "_login" appended. Default: xmpp_auth.
+	CookieName string `json:"cookie_name,omitempty"`
+	// PathPrefix is where the gate serves its own pages. Default:
+	// /.xmpp-auth/
+	PathPrefix string `json:"path_prefix,omitempty"`
+	// SessionKey signs the cookies: at least 32 bytes, best given as a
+	// placeholder ({env.XEPAUTH_SESSION_KEY}). When empty, a key is
+	// generated once and kept in Caddy's storage, so a restart logs
+	// nobody out.
+	SessionKey string `json:"session_key,omitempty"`
+	// SiteName names the site in the XMPP message and on the pages.
+	// Default: the request's host.
+	SiteName string `json:"site_name,omitempty"`
+	// Language of the XMPP message body ("en", "fr"). Default: en.
+	Language string `json:"language,omitempty"`
+
+	gate    *gate
+	ring    *session.Ring
+	allowed allowList
+	logger  *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (*Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.xmpp_auth",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision finds the xmpp_auth app, the session key and the defaults.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	appIface, err := ctx.AppIfConfigured("xmpp_auth")
+	if err != nil {
+		if errors.Is(err, caddy.ErrNotConfigured) {
+			return errors.New("xmpp_auth handler: no XMPP component configured; add the global option " +
+				"xmpp_auth { server 127.0.0.1:5347; domain auth.example.org; secret {env.XMPP_COMPONENT_SECRET} } " +
+				"(JSON: apps.xmpp_auth)")
+		}
+		return fmt.Errorf("xmpp_auth handler: load the xmpp_auth app: %w", err)
+	}
+	h.gate = appIface.(*App).gate
+
+	if h.allowed, err = parseAllowList(h.Allow); err != nil {
+		return fmt.Errorf("xmpp_auth handler: allow: %w", err)
+	}
+	if h.SessionLifetime == 0 {
+		h.SessionLifetime = caddy.Duration(24 * time.Hour)
+	}
+	if h.LoginTimeout == 0 {
+		h.LoginTimeout = caddy.Duration(2 * time.Minute)
+	}
+	if h.UserHeader == "" {
+		h.UserHeader = "X-Forwarded-User"
+	}
+	if h.CookieName == "" {
+		h.CookieName = "xmpp_auth"
+	}
+	if h.PathPrefix == "" {
+		h.PathPrefix = "/.xmpp-auth/"
+	}
+	if !strings.HasSuffix(h.PathPrefix, "/") {
+		h.PathPrefix += "/"
+	}
+	if h.Language == "" {
+		h.Language = "en"
+	}
+	h.ring, err = loadRing(ctx, caddy.NewReplacer().ReplaceKnown(h.SessionKey, ""))
+	if err != nil {
+		return fmt.Errorf("xmpp_auth handler: session key: %w", err)
+	}
+	return nil
+}
+
+// Validate checks the values Provision could not default.
+func (h *Handler) Validate() error {
+	var errs []error
+	if h.SessionLifetime < 0 {
+		errs = append(errs, fmt.Errorf("session_lifetime %s is negative", time.Duration(h.SessionLifetime)))
+	}
+	if h.LoginTimeout < 0 || time.Duration(h.LoginTimeout) > time.Hour {
+		errs = append(errs, fmt.Errorf("login_timeout %s is not between 0 and 1h", time.Duration(h.LoginTimeout)))
+	}
+	if !strings.HasPrefix(h.PathPrefix, "/") {
+		errs = append(errs, fmt.Errorf("path_prefix %q must start with /", h.PathPrefix))
+	}
+	if strings.ContainsAny(h.CookieName, " ;,=\t\r\n\"") {
+		errs = append(errs, fmt.Errorf("cookie_name %q is not a valid cookie name", h.CookieName))
+	}
+	if http.CanonicalHeaderKey(h.UserHeader) == "Cookie" || strings.ContainsAny(h.UserHeader, " :\t\r\n") {
+		errs = append(errs, fmt.Errorf("user_header %q is not usable", h.UserHeader))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("xmpp_auth handler: %w", err)
+	}
+	return nil
+}
+
+// ServeHTTP implements caddyhttp.MiddlewareHandler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if strings.HasPrefix(r.URL.Path, h.PathPrefix) {
+		return h.serveGate(w, r)
+	}
+	if jid, ok := h.sessionJID(r); ok {
+		h.pass(r, jid)
+		return next.ServeHTTP(w, r)
+	}
+	return h.challenge(w, r)
+}
+
+// sessionJID returns the JID of a valid session cookie that the allow list
+// (as configured now, not when the cookie was issued) still admits.
+func (h *Handler) sessionJID(r *http.Request) (string, bool) {
+	c, err := r.Cookie(h.CookieName)
+	if err != nil {
+		return "", false
+	}
+	s, err := h.ring.Open(c.Value, siteOf(r), time.Now())
+	if err != nil {
+		if ce := h.logger.Check(zap.DebugLevel, "session cookie refused"); ce != nil {
+			ce.Write(zap.Error(err), zap.String("remote_ip", r.RemoteAddr))
+		}
+		return "", false
+	}
+	if !h.allowed.admits(s.JID) {
+		return "", false
+	}
+	return s.JID, true
+}
+
+// pass prepares the request for the upstream: who the visitor is, and
+// nothing of the gate's own cookies, which are the gate's secret.
+func (h *Handler) pass(r *http.Request, jid string) {
+	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	repl.Set("http.auth.user.id", jid)
+	r.Header.Del(h.UserHeader)
+	r.Header.Set(h.UserHeader, jid)
+	stripCookies(r.Header, h.CookieName, h.loginCookieName())
+}
+
+// challenge answers a request without a session: browsers get the login
+// page, every other client the XEP-0070 challenge.
+func (h *Handler) challenge(w http.ResponseWriter, r *http.Request) error {
+	// Whatever the client sent as the user header must not survive, even
+	// on the way to an error handler.
+	r.Header.Del(h.UserHeader)
+	if wantsHTML(r) {
+		return h.renderPage(w, r, http.StatusUnauthorized, page{Kind: "login", Return: returnPath(r)})
+	}
+	w.Header().Set("WWW-Authenticate", `Basic realm="xmpp"`)
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusUnauthorized)
+	_, err := fmt.Fprintln(w, "401 Unauthorized: log in with your XMPP address")
+	return err
+}
+
+func (h *Handler) loginCookieName() string { return h.CookieName + "_login" }
+
+// wantsHTML tells a browser navigation from an API call: browsers ask for
+// text/html; fetch, XHR, curl and API clients do not.
+func wantsHTML(r *http.Request) bool {
+	if r.Header.Get("Sec-Fetch-Mode") == "navigate" {
+		return true
+	}
+	return strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+// siteOf is the host a cookie belongs to, without port: browsers share
+// cookies across ports, so the port cannot tell sites apart anyway.
+func siteOf(r *http.Request) string {
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	return strings.ToLower(strings.TrimSuffix(host, "."))
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)

@@ -1,0 +1,76 @@
+package caddymodule
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/certmagic"
+
+	"github.com/xepauth/caddy-xepauth/internal/session"
+)
+
+// storageKey is where the generated session key is kept in Caddy's
+// storage: one key for every site, since each cookie's MAC also covers its
+// site.
+const storageKey = "xmpp_auth/session_key"
+
+// loadRing returns the key ring: the configured key, or else the one kept
+// in storage, generated there the first time.
+func loadRing(ctx caddy.Context, configured string) (*session.Ring, error) {
+	if configured != "" {
+		k, err := session.KeyFromSecret([]byte(configured))
+		if err != nil {
+			return nil, fmt.Errorf("session_key: %w (generate one with: head -c 32 /dev/urandom | base64)", err)
+		}
+		return session.NewRing(k)
+	}
+	k, err := storedKey(ctx, ctx.Storage())
+	if err != nil {
+		return nil, err
+	}
+	return session.NewRing(k)
+}
+
+// storedKey loads the key from storage, or generates and stores it under
+// the storage lock so that two instances sharing storage agree on one key.
+func storedKey(ctx context.Context, st certmagic.Storage) (session.Key, error) {
+	if k, err := loadStoredKey(ctx, st); err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return k, err
+	}
+	if err := st.Lock(ctx, storageKey); err != nil {
+		return session.Key{}, fmt.Errorf("lock %s in storage: %w", storageKey, err)
+	}
+	defer st.Unlock(ctx, storageKey)
+	if k, err := loadStoredKey(ctx, st); err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return k, err
+	}
+	k, err := session.GenerateKey()
+	if err != nil {
+		return session.Key{}, err
+	}
+	if err := st.Store(ctx, storageKey, []byte(base64.StdEncoding.EncodeToString(k.Secret)+"\n")); err != nil {
+		return session.Key{}, fmt.Errorf("store %s: %w", storageKey, err)
+	}
+	return k, nil
+}
+
+func loadStoredKey(ctx context.Context, st certmagic.Storage) (session.Key, error) {
+	raw, err := st.Load(ctx, storageKey)
+	if err != nil {
+		return session.Key{}, err
+	}
+	secret, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(raw)))
+	if err != nil {
+		return session.Key{}, fmt.Errorf("%s in storage is not base64: %w", storageKey, err)
+	}
+	k, err := session.KeyFromSecret(secret)
+	if err != nil {
+		return session.Key{}, fmt.Errorf("%s in storage: %w", storageKey, err)
+	}
+	return k, nil
+}

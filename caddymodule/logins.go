@@ -1,0 +1,91 @@
+package caddymodule
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"sync"
+	"time"
+
+	"mellium.im/xmpp/jid"
+
+	"github.com/xepauth/caddy-xepauth/xepauth"
+)
+
+// keepDone is how long a finished login stays known, so a browser that
+// comes back late (a slow phone, a laptop that slept) still sees the
+// outcome instead of "start again".
+const keepDone = 5 * time.Minute
+
+// login is one visitor's login in progress: the confirmation sent to
+// their JID and where to send them afterwards.
+type login struct {
+	id       string
+	jid      jid.JID
+	code     string
+	returnTo string
+	site     string
+	expires  time.Time // when the ask times out
+
+	done    chan struct{}
+	outcome xepauth.Outcome // set before done is closed
+}
+
+// finished returns the outcome and true once the ask has ended.
+func (l *login) finished() (xepauth.Outcome, bool) {
+	select {
+	case <-l.done:
+		return l.outcome, true
+	default:
+		return xepauth.Outcome{}, false
+	}
+}
+
+// logins are the logins of one gate, by id. The id is a 128-bit random
+// value kept in an HttpOnly cookie, so only the browser that started a
+// login can finish it.
+type logins struct {
+	mu sync.Mutex
+	m  map[string]*login
+}
+
+func newLogins() *logins { return &logins{m: make(map[string]*login)} }
+
+// start asks the confirmation in the background and returns at once. The
+// ask ends at timeout, or when ctx (the gate's life) ends.
+func (ls *logins) start(ctx context.Context, comp *xepauth.Component, l *login, req xepauth.Request, timeout time.Duration) {
+	l.id = newLoginID()
+	l.done = make(chan struct{})
+	l.expires = time.Now().Add(timeout)
+	ls.mu.Lock()
+	ls.m[l.id] = l
+	ls.mu.Unlock()
+	go func() {
+		actx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		l.outcome = comp.Ask(actx, req)
+		close(l.done)
+		time.AfterFunc(keepDone, func() { ls.forget(l.id) })
+	}()
+}
+
+// get returns the login with id, if it is known.
+func (ls *logins) get(id string) *login {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	return ls.m[id]
+}
+
+// forget drops a login, e.g. once its session cookie has been issued, so
+// the same login cannot be cashed in twice.
+func (ls *logins) forget(id string) {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	delete(ls.m, id)
+}
+
+func newLoginID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}

@@ -1,0 +1,288 @@
+package xmpptest
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha1" // #nosec G505 -- XEP-0114 mandates SHA-1 for the handshake
+	"encoding/hex"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+)
+
+const (
+	nsStream    = "http://etherx.jabber.org/streams"
+	nsAccept    = "jabber:component:accept"
+	nsStreamErr = "urn:ietf:params:xml:ns:xmpp-streams"
+	// rawQueue is how many received elements a RawComponent buffers
+	// before its reader waits for Next.
+	rawQueue = 256
+)
+
+// StreamError is a <stream:error/> the server sent to a RawComponent, e.g.
+// Condition "not-authorized" for a wrong secret.
+type StreamError struct {
+	Condition string
+	Text      string
+}
+
+// Error implements error.
+func (e *StreamError) Error() string {
+	if e.Text == "" {
+		return "stream error: " + e.Condition
+	}
+	return "stream error: " + e.Condition + ": " + e.Text
+}
+
+// RawComponent is an XEP-0114 component connection driven by hand: it sends
+// bytes exactly as given, so tests can inject stanzas (bad JIDs, forged
+// payloads) that a well-behaved XMPP library would refuse to produce, and
+// it shows what the server sends back verbatim.
+type RawComponent struct {
+	// Domain is the component's domain.
+	Domain string
+
+	conn net.Conn
+	wmu  sync.Mutex
+
+	elems   chan string   // raw received top-level elements
+	done    chan struct{} // closed when the reader goroutine ends
+	readErr error         // written before done is closed
+	stop    chan struct{} // closed by Close, unblocks the reader
+	once    sync.Once
+}
+
+// DialRawComponent connects to addr and authenticates as domain with
+// secret. The ctx bounds the dial and handshake. A rejected handshake
+// returns a *StreamError.
+func DialRawComponent(ctx context.Context, addr, domain, secret string) (*RawComponent, error) {
+	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("dial component %s: %w", domain, err)
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	// Close the connection if ctx ends mid-handshake, which unblocks reads
+	// when ctx has no deadline but is cancelled.
+	stopWatch := context.AfterFunc(ctx, func() { conn.Close() })
+
+	rec := &recorder{r: conn}
+	d := xml.NewDecoder(rec)
+	if err := handshake(conn, d, domain, secret); err != nil {
+		stopWatch()
+		conn.Close()
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("component handshake for %s: %w", domain, ctx.Err())
+		}
+		return nil, fmt.Errorf("component handshake for %s: %w", domain, err)
+	}
+	if !stopWatch() {
+		conn.Close()
+		return nil, fmt.Errorf("component handshake for %s: %w", domain, ctx.Err())
+	}
+	_ = conn.SetDeadline(time.Time{})
+
+	c := &RawComponent{
+		Domain: domain,
+		conn:   conn,
+		elems:  make(chan string, rawQueue),
+		done:   make(chan struct{}),
+		stop:   make(chan struct{}),
+	}
+	go c.read(d, rec)
+	return c, nil
+}
+
+// handshake opens the stream, reads the stream id and proves knowledge of
+// the secret: <handshake>hex(sha1(id + secret))</handshake>.
+func handshake(conn net.Conn, d *xml.Decoder, domain, secret string) error {
+	var header bytes.Buffer
+	header.WriteString("<?xml version='1.0'?><stream:stream xmlns='" + nsAccept + "' xmlns:stream='" + nsStream + "' to='")
+	_ = xml.EscapeText(&header, []byte(domain))
+	header.WriteString("'>")
+	if _, err := conn.Write(header.Bytes()); err != nil {
+		return fmt.Errorf("send stream header: %w", err)
+	}
+
+	var id string
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return fmt.Errorf("read stream header: %w", err)
+		}
+		if se, ok := tok.(xml.StartElement); ok {
+			if se.Name.Space != nsStream || se.Name.Local != "stream" {
+				return fmt.Errorf("unexpected %s instead of stream header", se.Name.Local)
+			}
+			id = attrValue(se.Attr, "id")
+			break
+		}
+	}
+	if id == "" {
+		// The server may already have sent a stream error (e.g. unknown
+		// host) instead of an id.
+		if err := expectHandshake(d); err != nil {
+			return err
+		}
+		return errors.New("stream header without id")
+	}
+
+	sum := sha1.Sum([]byte(id + secret)) // #nosec G401 -- protocol-mandated
+	if _, err := conn.Write([]byte("<handshake>" + hex.EncodeToString(sum[:]) + "</handshake>")); err != nil {
+		return fmt.Errorf("send handshake: %w", err)
+	}
+	return expectHandshake(d)
+}
+
+// expectHandshake reads the next element: <handshake/> means success, a
+// <stream:error/> becomes a *StreamError.
+func expectHandshake(d *xml.Decoder) error {
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return fmt.Errorf("read handshake reply: %w", err)
+		}
+		se, ok := tok.(xml.StartElement)
+		if !ok {
+			continue
+		}
+		switch {
+		case se.Name.Local == "handshake":
+			return d.Skip()
+		case se.Name.Space == nsStream && se.Name.Local == "error":
+			return decodeStreamError(d, se)
+		default:
+			return fmt.Errorf("unexpected <%s/> instead of <handshake/>", se.Name.Local)
+		}
+	}
+}
+
+func decodeStreamError(d *xml.Decoder, start xml.StartElement) error {
+	var v struct {
+		Children []struct {
+			XMLName xml.Name
+			Text    string `xml:",chardata"`
+		} `xml:",any"`
+	}
+	if err := d.DecodeElement(&v, &start); err != nil {
+		return fmt.Errorf("read stream error: %w", err)
+	}
+	se := &StreamError{}
+	for _, c := range v.Children {
+		if c.XMLName.Space != nsStreamErr {
+			continue
+		}
+		if c.XMLName.Local == "text" {
+			se.Text = c.Text
+		} else if se.Condition == "" {
+			se.Condition = c.XMLName.Local
+		}
+	}
+	return se
+}
+
+// read hands every received top-level element, as the exact bytes the
+// server sent, to Next until the stream ends or Close is called.
+func (c *RawComponent) read(d *xml.Decoder, rec *recorder) {
+	defer close(c.done)
+	defer close(c.elems)
+	for {
+		begin := d.InputOffset()
+		tok, err := d.Token()
+		if err != nil {
+			c.readErr = err
+			return
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			if err := d.Skip(); err != nil {
+				c.readErr = err
+				return
+			}
+			raw := rec.take(begin, d.InputOffset())
+			if t.Name.Space == nsStream && t.Name.Local == "error" {
+				c.readErr = fmt.Errorf("server sent %s", bytes.TrimSpace(raw))
+			}
+			select {
+			case c.elems <- string(bytes.TrimSpace(raw)):
+			case <-c.stop:
+				return
+			}
+		case xml.EndElement: // </stream:stream>
+			c.readErr = io.EOF
+			return
+		default:
+			rec.take(begin, d.InputOffset()) // whitespace keepalives
+		}
+	}
+}
+
+// Next returns the next top-level element the server sent, verbatim. It
+// returns an error when ctx ends or the stream is over (io.EOF for a clean
+// close).
+func (c *RawComponent) Next(ctx context.Context) (string, error) {
+	select {
+	case e, ok := <-c.elems:
+		if !ok {
+			return "", fmt.Errorf("next from component %s: %w", c.Domain, c.readErr)
+		}
+		return e, nil
+	case <-ctx.Done():
+		return "", fmt.Errorf("next from component %s: %w", c.Domain, ctx.Err())
+	}
+}
+
+// Send writes raw to the stream as is.
+func (c *RawComponent) Send(raw string) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if _, err := io.WriteString(c.conn, raw); err != nil {
+		return fmt.Errorf("send as component %s: %w", c.Domain, err)
+	}
+	return nil
+}
+
+// Close ends the stream, closes the connection and waits for the reader.
+func (c *RawComponent) Close() error {
+	var err error
+	c.once.Do(func() {
+		close(c.stop)
+		c.wmu.Lock()
+		_ = c.conn.SetWriteDeadline(time.Now().Add(closeTimeout))
+		_, _ = io.WriteString(c.conn, "</stream:stream>")
+		c.wmu.Unlock()
+		err = c.conn.Close()
+		<-c.done
+	})
+	if err != nil {
+		return fmt.Errorf("close component %s: %w", c.Domain, err)
+	}
+	return nil
+}
+
+// recorder keeps the bytes the decoder has read but the harness has not yet
+// handed out, so received elements can be returned exactly as sent.
+type recorder struct {
+	r    io.Reader
+	buf  []byte
+	base int64 // input offset of buf[0]
+}
+
+func (r *recorder) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	r.buf = append(r.buf, p[:n]...)
+	return n, err
+}
+
+// take returns input bytes [from, to) and forgets everything before to.
+func (r *recorder) take(from, to int64) []byte {
+	out := bytes.Clone(r.buf[from-r.base : to-r.base])
+	r.buf = r.buf[to-r.base:]
+	r.base = to
+	return out
+}
