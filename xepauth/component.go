@@ -133,11 +133,8 @@ func (c *Component) Start() {
 func (c *Component) Close() error {
 	c.mu.Lock()
 	started := c.started
-	c.cancel()
+	c.cancel() // the supervisor ends the session it is serving, if any
 	c.mu.Unlock()
-	if cn := c.cur.Load(); cn != nil {
-		cn.down("component closed")
-	}
 	if started {
 		<-c.stopped
 	}
@@ -218,9 +215,13 @@ func (c *Component) supervise() {
 		c.setState(cn, nil)
 
 		began := time.Now()
+		// Close may come at any moment, even between the dial and Serve:
+		// ending the session then is what makes Serve return.
+		stopWatch := context.AfterFunc(c.ctx, func() { cn.down("component closed") })
 		kaDone := make(chan struct{})
 		go func() { defer close(kaDone); c.keepAlive(cn) }()
 		err = cn.sess.Serve(cn)
+		stopWatch()
 		if err == nil {
 			err = errors.New("server closed the stream")
 		}

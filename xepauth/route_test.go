@@ -28,7 +28,6 @@ func pendingMessage(t *testing.T) (*table, *ask, *observer.ObservedLogs) {
 	return tb, a, logs
 }
 
-
 func withCondition(space, cond string) []wireError {
 	e := wireError{Type: "cancel"}
 	e.Conditions = append(e.Conditions, wireName{})

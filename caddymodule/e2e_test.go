@@ -1,0 +1,498 @@
+package caddymodule_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+
+	_ "github.com/xepauth/caddy-xepauth/caddymodule"
+	"github.com/xepauth/caddy-xepauth/internal/session"
+	"github.com/xepauth/caddy-xepauth/internal/xmpptest"
+)
+
+const testSessionKey = "an-example-session-key-of-at-least-32-bytes"
+
+// site is a real Prosody, an upstream that records what reaches it, and an
+// in-process Caddy with the gate in front of that upstream.
+type site struct {
+	t        *testing.T
+	p        *xmpptest.Prosody
+	addr     string // Caddy's listener, 127.0.0.1:port
+	storage  string
+	upstream *recorder
+}
+
+// recorder is the upstream: it remembers the last request it got.
+type recorder struct {
+	*httptest.Server
+	mu   sync.Mutex
+	last *http.Request
+	hits int
+}
+
+func (r *recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	r.mu.Lock()
+	r.last, r.hits = req.Clone(context.Background()), r.hits+1
+	r.mu.Unlock()
+	fmt.Fprintf(w, "hello %s", req.Header.Get("X-Forwarded-User"))
+}
+
+func (r *recorder) lastRequest() (*http.Request, int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.last, r.hits
+}
+
+// options vary the handler's config between tests.
+type options struct {
+	Allow        []string
+	LoginTimeout string
+	Lifetime     string
+}
+
+func newSite(t *testing.T) *site {
+	t.Helper()
+	p := xmpptest.NewProsody(t, xmpptest.Config{})
+	rec := &recorder{}
+	rec.Server = httptest.NewServer(rec)
+	t.Cleanup(rec.Close)
+	s := &site{t: t, p: p, addr: freeAddr(t), storage: t.TempDir(), upstream: rec}
+	t.Cleanup(func() { caddy.Stop() })
+	return s
+}
+
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func (s *site) config(o options) []byte {
+	if o.LoginTimeout == "" {
+		o.LoginTimeout = "10s"
+	}
+	if o.Lifetime == "" {
+		o.Lifetime = "1h"
+	}
+	gate := map[string]any{"handler": "xmpp_auth", "login_timeout": o.LoginTimeout, "session_lifetime": o.Lifetime, "session_key": testSessionKey}
+	if o.Allow != nil {
+		gate["allow"] = o.Allow
+	}
+	cfg := map[string]any{
+		"admin":   map[string]any{"disabled": true},
+		"storage": map[string]any{"module": "file_system", "root": s.storage},
+		"logging": map[string]any{"logs": map[string]any{"default": map[string]any{"level": "WARN"}}},
+		"apps": map[string]any{
+			"xmpp_auth": map[string]any{"server": s.p.ComponentAddr, "domain": s.p.ComponentDomain, "secret": s.p.ComponentSecret},
+			"http": map[string]any{"servers": map[string]any{"gate": map[string]any{
+				"listen":          []string{s.addr},
+				"automatic_https": map[string]any{"disable": true},
+				"routes": []any{map[string]any{"handle": []any{
+					gate,
+					map[string]any{"handler": "headers", "response": map[string]any{"set": map[string]any{"X-Auth-User": []string{"{http.auth.user.id}"}}}},
+					map[string]any{"handler": "reverse_proxy", "upstreams": []any{map[string]any{"dial": strings.TrimPrefix(s.upstream.URL, "http://")}}},
+				}}},
+			}}},
+		},
+	}
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return b
+}
+
+// load (re)loads Caddy with o, as the admin API's /load does.
+func (s *site) load(o options) {
+	s.t.Helper()
+	if err := caddy.Load(s.config(o), true); err != nil {
+		s.t.Fatalf("load config: %v", err)
+	}
+}
+
+// browser is an HTTP client that keeps cookies and shows redirects to the
+// test instead of following them.
+type browser struct {
+	t    *testing.T
+	base string
+	c    *http.Client
+}
+
+func (s *site) browser() *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{t: s.t, base: "http://" + s.addr, c: &http.Client{
+		Jar:           jar,
+		Timeout:       30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+}
+
+func (b *browser) do(method, path string, form url.Values, hdr ...string) (*http.Response, string) {
+	b.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, b.base+path, body)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	req.Header.Set("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", b.base)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp, string(out)
+}
+
+// submit posts the login form and returns the waiting page.
+func (b *browser) submit(jid, ret string) (*http.Response, string) {
+	b.t.Helper()
+	resp, body := b.do("POST", "/.xmpp-auth/login", url.Values{"jid": {jid}, "return": {ret}})
+	if resp.StatusCode != http.StatusSeeOther {
+		return resp, body
+	}
+	if loc := resp.Header.Get("Location"); loc != "/.xmpp-auth/wait" {
+		b.t.Fatalf("login form redirected to %q", loc)
+	}
+	return b.do("GET", "/.xmpp-auth/wait", nil)
+}
+
+// outcome waits, as the waiting page's script does, and returns the final
+// answer of the waiting page.
+func (b *browser) outcome() (*http.Response, string) {
+	b.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		_, state := b.do("GET", "/.xmpp-auth/status", nil)
+		if !strings.Contains(state, `"pending"`) {
+			return b.do("GET", "/.xmpp-auth/wait", nil)
+		}
+	}
+	b.t.Fatal("login still pending after 20s")
+	return nil, ""
+}
+
+var codeOnPage = regexp.MustCompile(`<p class="code"[^>]*>([A-Z0-9]+)</p>`)
+
+func TestLoginByApprovalReachesTheUpstreamAsTheJID(t *testing.T) {
+	s := newSite(t)
+	s.load(options{})
+	alice := s.p.NewUser(t, "alice", xmpptest.Approve)
+	b := s.browser()
+
+	resp, body := b.do("GET", "/private/page?x=1", nil)
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, `name="jid"`) || !strings.Contains(body, `value="/private/page?x=1"`) {
+		t.Fatalf("first visit: %d\n%s", resp.StatusCode, body)
+	}
+	if _, hits := s.upstream.lastRequest(); hits != 0 {
+		t.Fatal("the upstream was reached without a session")
+	}
+
+	resp, body = b.submit("alice@localhost", "/private/page?x=1")
+	m := codeOnPage.FindStringSubmatch(body)
+	if resp.StatusCode != http.StatusOK || m == nil || !strings.Contains(body, "alice@localhost") {
+		t.Fatalf("waiting page: %d\n%s", resp.StatusCode, body)
+	}
+	req, err := alice.NextRequest(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req.ID != m[1] {
+		t.Errorf("page shows code %s, alice was asked to confirm %s", m[1], req.ID)
+	}
+	if req.URL != b.base+"/private/page?x=1" || req.Method != "GET" {
+		t.Errorf("alice was asked about %s %s", req.Method, req.URL)
+	}
+
+	resp, _ = b.outcome()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/private/page?x=1" {
+		t.Fatalf("after approval: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	var cookie *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == "xmpp_auth" {
+			cookie = c
+		}
+	}
+	if cookie == nil || !cookie.HttpOnly || cookie.SameSite != http.SameSiteLaxMode || cookie.Secure || len(cookie.Value) > 1024 {
+		t.Fatalf("session cookie: %+v", cookie)
+	}
+
+	// The client forges the identity header and carries a cookie of the
+	// application's own: the first is replaced, the second kept.
+	u, _ := url.Parse(b.base)
+	b.c.Jar.SetCookies(u, []*http.Cookie{{Name: "theme", Value: "dark"}})
+	resp, body = b.do("GET", "/private/page?x=1", nil, "X-Forwarded-User", "admin@localhost")
+	if resp.StatusCode != http.StatusOK || body != "hello alice@localhost" {
+		t.Fatalf("with the session: %d %q", resp.StatusCode, body)
+	}
+	if got := resp.Header.Get("X-Auth-User"); got != "alice@localhost" {
+		t.Errorf("{http.auth.user.id} = %q", got)
+	}
+	up, _ := s.upstream.lastRequest()
+	if v := up.Header.Values("X-Forwarded-User"); len(v) != 1 || v[0] != "alice@localhost" {
+		t.Errorf("upstream X-Forwarded-User = %q", v)
+	}
+	names := []string{}
+	for _, c := range up.Cookies() {
+		names = append(names, c.Name)
+	}
+	if strings.Join(names, ",") != "theme" {
+		t.Errorf("upstream got cookies %v, want only theme", names)
+	}
+
+	// The login was cashed in once; the waiting page no longer knows it.
+	if resp, _ := b.do("GET", "/.xmpp-auth/wait", nil); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("waiting page after login: %d", resp.StatusCode)
+	}
+	// The gate's pages never reach the upstream.
+	_, hits := s.upstream.lastRequest()
+	if resp, _ := b.do("GET", "/.xmpp-auth/anything", nil); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("unknown gate page: %d", resp.StatusCode)
+	}
+	if _, after := s.upstream.lastRequest(); after != hits {
+		t.Error("a gate page reached the upstream")
+	}
+}
+
+func TestEachOutcomeHasItsOwnPage(t *testing.T) {
+	s := newSite(t)
+	s.load(options{Allow: []string{"localhost"}, LoginTimeout: "1s"})
+	denier := s.p.NewUser(t, "denier", xmpptest.Deny)
+	silent := s.p.NewUser(t, "silent", xmpptest.Silent)
+	_ = denier
+	_ = silent
+
+	tests := []struct {
+		name     string
+		jid      string
+		status   int
+		contains string
+	}{
+		{"denied", "denier@localhost", http.StatusForbidden, "refused"},
+		{"timed out", "silent@localhost", http.StatusUnauthorized, "No answer came"},
+		{"unreachable", "nobody@localhost", http.StatusServiceUnavailable, "could not be reached"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := s.browser()
+			resp, body := b.submit(tt.jid, "/back")
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("waiting page: %d\n%s", resp.StatusCode, body)
+			}
+			resp, body = b.outcome()
+			if resp.StatusCode != tt.status || !strings.Contains(body, tt.contains) || !strings.Contains(body, `href="/back"`) {
+				t.Errorf("got %d\n%s", resp.StatusCode, body)
+			}
+		})
+	}
+
+	t.Run("not allowed, and nothing is sent", func(t *testing.T) {
+		resp, body := s.browser().submit("eve@elsewhere.example", "/")
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "may not log in") {
+			t.Errorf("got %d\n%s", resp.StatusCode, body)
+		}
+	})
+	t.Run("not an address", func(t *testing.T) {
+		resp, body := s.browser().submit("not an address", "/")
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "not an XMPP address") || !strings.Contains(body, `value="not an address"`) {
+			t.Errorf("got %d\n%s", resp.StatusCode, body)
+		}
+	})
+	t.Run("a form posted from another site", func(t *testing.T) {
+		b := s.browser()
+		resp, _ := b.do("POST", "/.xmpp-auth/login", url.Values{"jid": {"silent@localhost"}}, "Origin", "https://evil.example")
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("got %d", resp.StatusCode)
+		}
+	})
+}
+
+func TestNonBrowserClientsGetTheXEP0070Challenge(t *testing.T) {
+	s := newSite(t)
+	s.load(options{})
+	for _, accept := range []string{"application/json", "*/*", ""} {
+		b := s.browser()
+		resp, body := b.do("GET", "/api/items", nil, "Accept", accept)
+		if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("WWW-Authenticate") != `Basic realm="xmpp"` ||
+			strings.Contains(body, "<html") || resp.Header.Get("Location") != "" {
+			t.Errorf("Accept %q: %d %v\n%s", accept, resp.StatusCode, resp.Header, body)
+		}
+	}
+}
+
+func TestOnlyAValidCookieForThisSiteOpensTheGate(t *testing.T) {
+	s := newSite(t)
+	s.load(options{})
+	key, err := session.KeyFromSecret([]byte(testSessionKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, _ := session.NewRing(key)
+	otherKey, _ := session.GenerateKey()
+	otherRing, _ := session.NewRing(otherKey)
+	now := time.Now()
+	seal := func(r *session.Ring, jid, site string, issued, expires time.Time) string {
+		v, err := r.Seal(session.Session{JID: jid, Issued: issued, Expires: expires}, site)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	valid := seal(ring, "alice@localhost", "127.0.0.1", now, now.Add(time.Hour))
+	tampered := []byte(valid)
+	tampered[20] ^= 1
+	tests := []struct {
+		name   string
+		value  string
+		status int
+	}{
+		{"valid", valid, http.StatusOK},
+		{"forged by another key", seal(otherRing, "alice@localhost", "127.0.0.1", now, now.Add(time.Hour)), http.StatusUnauthorized},
+		{"expired", seal(ring, "alice@localhost", "127.0.0.1", now.Add(-2*time.Hour), now.Add(-time.Hour)), http.StatusUnauthorized},
+		{"tampered", string(tampered), http.StatusUnauthorized},
+		{"for another site", seal(ring, "alice@localhost", "wiki.example.org", now, now.Add(time.Hour)), http.StatusUnauthorized},
+		{"truncated", valid[:len(valid)-5], http.StatusUnauthorized},
+		{"garbage", "not-a-cookie", http.StatusUnauthorized},
+		{"10 KB", strings.Repeat("A", 10<<10), http.StatusUnauthorized},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := s.browser()
+			resp, _ := b.do("GET", "/", nil, "Accept", "application/json", "Cookie", "xmpp_auth="+tt.value)
+			if resp.StatusCode != tt.status {
+				t.Errorf("got %d, want %d", resp.StatusCode, tt.status)
+			}
+		})
+	}
+}
+
+func TestReloadDuringAPendingLoginKeepsIt(t *testing.T) {
+	s := newSite(t)
+	s.load(options{})
+	alice := s.p.NewUser(t, "alice", xmpptest.Silent)
+	b := s.browser()
+	if resp, body := b.submit("alice@localhost", "/"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("waiting page: %d\n%s", resp.StatusCode, body)
+	}
+	req, err := alice.NextRequest(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	s.load(options{Lifetime: "2h"}) // a config change: a real reload
+	s.load(options{Lifetime: "3h"})
+
+	answer := fmt.Sprintf(`<message to='%s' type='normal'><thread>%s</thread><confirm xmlns='http://jabber.org/protocol/http-auth' id='%s' method='GET' url='%s'/></message>`,
+		req.From, req.Thread, req.ID, xmlEscape(req.URL))
+	if err := alice.SendRaw(context.Background(), answer); err != nil {
+		t.Fatal(err)
+	}
+	resp, _ := b.outcome()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("after the reload the login ended with %d", resp.StatusCode)
+	}
+	for _, c := range resp.Cookies() {
+		if c.Name == "xmpp_auth" && c.MaxAge != 3*3600 {
+			t.Errorf("cookie lifetime %ds, want the new config's 3h", c.MaxAge)
+		}
+	}
+	if resp, _ := b.do("GET", "/", nil); resp.StatusCode != http.StatusOK {
+		t.Errorf("with the session: %d", resp.StatusCode)
+	}
+}
+
+func TestXMPPServerDownNeitherFailsTheConfigNorHangsTheLogin(t *testing.T) {
+	s := newSite(t)
+	if err := s.p.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	s.load(options{}) // must not fail
+
+	resp, body := s.browser().submit("alice@localhost", "/")
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "XMPP server unreachable") {
+		t.Fatalf("login with the server down: %d\n%s", resp.StatusCode, body)
+	}
+
+	if err := s.p.Restart(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	alice := s.p.NewUser(t, "alice", xmpptest.Approve)
+	_ = alice
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b := s.browser()
+		resp, _ := b.submit("alice@localhost", "/")
+		if resp.StatusCode == http.StatusOK {
+			if resp, _ := b.outcome(); resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("login after the server came back: %d", resp.StatusCode)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the gate did not reconnect within 10s (last answer %d)", resp.StatusCode)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestXMPPServerKilledDuringALoginShowsUnreachableAtOnce(t *testing.T) {
+	s := newSite(t)
+	s.load(options{LoginTimeout: "30s"})
+	alice := s.p.NewUser(t, "alice", xmpptest.Silent)
+	b := s.browser()
+	if resp, _ := b.submit("alice@localhost", "/"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("waiting page: %d", resp.StatusCode)
+	}
+	if _, err := alice.NextRequest(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	if err := s.p.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := b.outcome()
+	if d := time.Since(killed); resp.StatusCode != http.StatusServiceUnavailable || d > 2*time.Second {
+		t.Fatalf("after the kill: %d after %v\n%s", resp.StatusCode, d, body)
+	}
+}
+
+func TestHandlerWithoutTheAppIsAConfigError(t *testing.T) {
+	cfg := `{"admin":{"disabled":true},"apps":{"http":{"servers":{"s":{"listen":["` + freeAddr(t) + `"],"routes":[{"handle":[{"handler":"xmpp_auth"}]}]}}}}}`
+	err := caddy.Load([]byte(cfg), true)
+	t.Cleanup(func() { caddy.Stop() })
+	if err == nil || !strings.Contains(err.Error(), "no XMPP component configured") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func xmlEscape(s string) string {
+	return strings.NewReplacer("&", "&amp;", "'", "&apos;", "<", "&lt;", ">", "&gt;", `"`, "&quot;").Replace(s)
+}
