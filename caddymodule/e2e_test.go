@@ -10,6 +10,8 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -62,6 +64,7 @@ type options struct {
 	Allow        []string
 	LoginTimeout string
 	Lifetime     string
+	StoredKey    bool // no session_key: the gate makes one and keeps it in storage
 }
 
 func newSite(t *testing.T) *site {
@@ -92,6 +95,9 @@ func (s *site) config(o options) []byte {
 		o.Lifetime = "1h"
 	}
 	gate := map[string]any{"handler": "xmpp_auth", "login_timeout": o.LoginTimeout, "session_lifetime": o.Lifetime, "session_key": testSessionKey}
+	if o.StoredKey {
+		delete(gate, "session_key")
+	}
 	if o.Allow != nil {
 		gate["allow"] = o.Allow
 	}
@@ -426,6 +432,35 @@ func TestReloadDuringAPendingLoginKeepsIt(t *testing.T) {
 	}
 	if resp, _ := b.do("GET", "/", nil); resp.StatusCode != http.StatusOK {
 		t.Errorf("with the session: %d", resp.StatusCode)
+	}
+}
+
+func TestGeneratedKeyIsKeptSoARestartLogsNobodyOut(t *testing.T) {
+	s := newSite(t)
+	s.load(options{StoredKey: true})
+	s.p.NewUser(t, "alice", xmpptest.Approve)
+	b := s.browser()
+	if resp, _ := b.submit("alice@localhost", "/"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("waiting page: %d", resp.StatusCode)
+	}
+	if resp, _ := b.outcome(); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login: %d", resp.StatusCode)
+	}
+	stored, err := os.ReadFile(filepath.Join(s.storage, "xmpp_auth", "session_key"))
+	if err != nil || len(stored) < 32 {
+		t.Fatalf("no key in storage: %v", err)
+	}
+
+	if err := caddy.Stop(); err != nil { // a restart: nothing survives but storage
+		t.Fatal(err)
+	}
+	s.load(options{StoredKey: true})
+	if resp, _ := b.do("GET", "/", nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("after the restart: %d", resp.StatusCode)
+	}
+	again, _ := os.ReadFile(filepath.Join(s.storage, "xmpp_auth", "session_key"))
+	if string(again) != string(stored) {
+		t.Error("the stored key changed across the restart")
 	}
 }
 

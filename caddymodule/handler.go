@@ -174,8 +174,9 @@ func (h *Handler) sessionJID(r *http.Request) (string, bool) {
 // pass prepares the request for the upstream: who the visitor is, and
 // nothing of the gate's own cookies, which are the gate's secret.
 func (h *Handler) pass(r *http.Request, jid string) {
-	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	repl.Set("http.auth.user.id", jid)
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		repl.Set("http.auth.user.id", jid)
+	}
 	r.Header.Del(h.UserHeader)
 	r.Header.Set(h.UserHeader, jid)
 	stripCookies(r.Header, h.CookieName, h.loginCookieName())
