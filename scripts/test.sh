@@ -22,28 +22,8 @@ step() {
 }
 
 step "Prosody"
-if command -v prosody >/dev/null 2>&1 && command -v prosodyctl >/dev/null 2>&1; then
-	echo "found $(command -v prosody)"
-else
-	if [ "$(id -u)" -eq 0 ]; then
-		sudo=()
-	elif command -v sudo >/dev/null 2>&1; then
-		sudo=(sudo)
-	else
-		echo "error: prosody is not installed, and installing it needs root or sudo." >&2
-		echo "Install the Debian package yourself (apt-get install -y prosody) and run this again." >&2
-		exit 1
-	fi
-	if ! command -v apt-get >/dev/null 2>&1; then
-		echo "error: prosody is not installed and there is no apt-get to install it with." >&2
-		echo "Install Prosody 0.12 or later with your system's package manager so that prosody and prosodyctl are on PATH." >&2
-		exit 1
-	fi
-	echo "installing the Debian package prosody"
-	${sudo[@]+"${sudo[@]}"} apt-get update
-	${sudo[@]+"${sudo[@]}"} env DEBIAN_FRONTEND=noninteractive apt-get install -y prosody
-	command -v prosody >/dev/null 2>&1 || { echo "error: prosody is still not on PATH after installing it" >&2; exit 1; }
-fi
+bash scripts/install-prosody.sh
+echo "found $(command -v prosody)"
 
 step "gofmt"
 # Every Go file git knows of or would add (tracked, or new and not ignored).
