@@ -36,17 +36,21 @@ func (c *Component) Ask(ctx context.Context, req Request) Outcome {
 	}
 	defer cn.table.remove(a)
 
-	var err error
+	// Sends run beside the wait, so the ask ends on time even when the
+	// output is stuck behind a blocked write (which itself fails after
+	// writeTimeout and takes the connection down).
+	sent := make(chan error, 2) // the first send and the fallback: never blocks
 	if !a.full.Equal(jid.JID{}) {
-		err = cn.sendIQ(a)
+		go func() { sent <- cn.sendIQ(a) }()
 	} else {
-		err = cn.sendMessage(a)
-	}
-	if err != nil {
-		return Outcome{Result: Unreachable, Detail: err.Error()}
+		go func() { sent <- cn.sendMessage(a) }()
 	}
 	for {
 		select {
+		case err := <-sent:
+			if err != nil {
+				return Outcome{Result: Unreachable, Detail: err.Error()}
+			}
 		case ev := <-a.events:
 			if !ev.fallback {
 				c.logOutcome(req, ev.outcome)
@@ -54,9 +58,7 @@ func (c *Component) Ask(ctx context.Context, req Request) Outcome {
 			}
 			c.log.Debug("client does not answer XEP-0070 iqs; asking the bare JID by message",
 				zap.Stringer("jid", req.JID), zap.String("condition", ev.outcome.Detail))
-			if err := cn.sendMessage(a); err != nil {
-				return Outcome{Result: Unreachable, Detail: err.Error()}
-			}
+			go func() { sent <- cn.sendMessage(a) }()
 		case <-ctx.Done():
 			o := Outcome{Result: Timeout, Detail: context.Cause(ctx).Error()}
 			c.logOutcome(req, o)

@@ -38,6 +38,9 @@ type Config struct {
 	MinBackoff, MaxBackoff time.Duration
 	// DialTimeout bounds the TCP connect and the handshake. Default: 5s.
 	DialTimeout time.Duration
+	// WriteTimeout bounds every write; a server that does not take a
+	// stanza in this time is dropped and redialled. Default: 10s.
+	WriteTimeout time.Duration
 }
 
 // Component is one XEP-0114 component connection, kept up by a supervisor
@@ -100,6 +103,9 @@ func New(cfg Config, log *zap.Logger) (*Component, error) {
 	}
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = 5 * time.Second
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = 10 * time.Second
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Component{
@@ -233,10 +239,15 @@ func (c *Component) supervise() {
 			return
 		}
 		c.log.Warn("lost the XMPP server; reconnecting", zap.Error(err))
+		// A session that lasted resets the backoff: the drop is news, often a
+		// restart, worth a quick redial. One that ends right after the
+		// handshake keeps backing off, or a server that accepts and drops
+		// would be redialled many times a second.
 		if time.Since(began) > time.Minute {
 			backoff = c.cfg.MinBackoff
 		}
-		c.sleep(backoff / 4) // a drop is often a restart: try again soon
+		c.sleep(backoff)
+		backoff = min(2*backoff, c.cfg.MaxBackoff)
 	}
 }
 
@@ -297,14 +308,18 @@ func (c *Component) dial() (*conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dial component port %s: %w", c.cfg.Server, err)
 	}
-	deadline, _ := ctx.Deadline()
-	_ = nc.SetDeadline(deadline)
-	sess, err := component.NewSession(ctx, c.domain, []byte(c.cfg.Secret), nc)
+	// A server that accepts and then says nothing must not hold the dial
+	// (and Close, which waits for it) forever: closing the socket is the
+	// one thing that surely ends a blocked read.
+	stop := context.AfterFunc(ctx, func() { nc.Close() })
+	sess, err := component.NewSession(ctx, c.domain, []byte(c.cfg.Secret), deadlineConn{Conn: nc, timeout: c.cfg.WriteTimeout})
+	if !stop() {
+		err = errors.Join(err, fmt.Errorf("no handshake within %s", c.cfg.DialTimeout))
+	}
 	if err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("component handshake as %s with %s: %w", c.domain, c.cfg.Server, err)
 	}
-	_ = nc.SetDeadline(time.Time{})
 	return newConn(sess, nc, c.cfg.Name, c.log), nil
 }
 

@@ -15,10 +15,23 @@ import (
 	"mellium.im/xmpp/stanza"
 )
 
-// writeTimeout bounds one stanza write. A write that does not finish in it
-// means the server stopped reading; the connection is then closed, since
-// mellium's encoder stays broken after an interrupted write (gotcha 2).
-const writeTimeout = 10 * time.Second
+// deadlineConn arms a write deadline (Config.WriteTimeout) before every
+// write, including the ones
+// mellium's Serve makes for replies. A deadline set from a context is not
+// enough: mellium clears it again once the context ends, and a write that
+// was already blocked then blocks for good.
+type deadlineConn struct {
+	net.Conn
+	timeout time.Duration
+}
+
+// Write implements io.Writer.
+func (c deadlineConn) Write(p []byte) (int, error) {
+	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.timeout)); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(p)
+}
 
 // Namespaces the component answers for itself.
 const (
@@ -59,11 +72,11 @@ func newConn(sess *xmpp.Session, nc net.Conn, name string, log *zap.Logger) *con
 }
 
 // send writes one stanza. Any failure closes the connection: the supervisor
-// then redials, and every ask on this conn ends as unreachable.
+// then redials, and every ask on this conn ends as unreachable: mellium's
+// encoder stays broken after an interrupted write (gotcha 2). The write
+// deadline comes from deadlineConn, so no context is handed to mellium.
 func (c *conn) send(r xml.TokenReader) error {
-	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
-	defer cancel()
-	if err := c.sess.Send(ctx, r); err != nil {
+	if err := c.sess.Send(context.Background(), r); err != nil {
 		c.nc.Close()
 		return fmt.Errorf("send to XMPP server: %w", err)
 	}
@@ -171,19 +184,28 @@ func (c *conn) ping(timeout time.Duration) bool {
 		delete(c.pings, id)
 		c.pingMu.Unlock()
 	}()
-	iq := stanza.IQ{ID: id, To: c.domain, From: c.domain, Type: stanza.GetIQ}
-	if err := c.send(iq.Wrap(xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: nsPing, Local: "ping"}}))); err != nil {
-		return false
-	}
+	// The timer runs from before the send: a send that cannot get through
+	// (the output is stuck behind a blocked write) is a failed ping too.
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
-	select {
-	case <-got:
-		return true
-	case <-c.done:
-		return false
-	case <-timer.C:
-		return false
+	sent := make(chan error, 1)
+	go func() {
+		iq := stanza.IQ{ID: id, To: c.domain, From: c.domain, Type: stanza.GetIQ}
+		sent <- c.send(iq.Wrap(xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: nsPing, Local: "ping"}})))
+	}()
+	for {
+		select {
+		case err := <-sent:
+			if err != nil {
+				return false
+			}
+		case <-got:
+			return true
+		case <-c.done:
+			return false
+		case <-timer.C:
+			return false
+		}
 	}
 }
 
