@@ -160,16 +160,34 @@ func TestParseGlobalOption(t *testing.T) {
 
 func TestSafeReturnKeepsOnlyLocalPaths(t *testing.T) {
 	tests := map[string]string{
-		"/":                      "/",
-		"/wiki/Page?x=1#frag":    "/wiki/Page?x=1#frag",
-		"":                       "/",
-		"//evil.example":         "/",
-		"/\\evil.example":        "/",
-		"https://evil.example/":  "/",
-		"evil.example":           "/",
-		"/ok\r\nSet-Cookie: a=b": "/",
-		"/a\\b":                  "/",
-		"javascript:alert(1)":    "/",
+		// Kept: paths on this site, rebuilt and escaped.
+		"/":                   "/",
+		"/wiki/Page?x=1":      "/wiki/Page?x=1",
+		"/wiki/Page?x=1#frag": "/wiki/Page?x=1", // a fragment never comes from a request
+		"/a b":                "/a%20b",
+		"/@evil.example":      "/@evil.example",
+		"/%2F%2Fevil.example": "/%2F%2Fevil.example",
+		"/..//evil.example":   "/..//evil.example", // same host: http.Redirect cleans it to /evil.example
+		"/caf%C3%A9?q=%26":    "/caf%C3%A9?q=%26",
+		// Refused: anything that names another host or is not a plain path.
+		"":                              "/",
+		"//evil.example":                "/",
+		"///evil.example":               "/",
+		"/\\evil.example":               "/",
+		"/\\/evil.example":              "/",
+		"\\\\evil.example":              "/",
+		"https://evil.example/":         "/",
+		"http:/evil.example":            "/",
+		"evil.example":                  "/",
+		"javascript:alert(1)":           "/",
+		"data:text/html,x":              "/",
+		" /leading-space":               "/",
+		"/ok\r\nSet-Cookie: a=b":        "/",
+		"/tab\t/x":                      "/",
+		"/nul\x00":                      "/",
+		"/del\x7f":                      "/",
+		"/a\\b":                         "/",
+		"/" + strings.Repeat("a", 2000): "/",
 	}
 	for in, want := range tests {
 		if got := safeReturn(in); got != want {
@@ -207,5 +225,16 @@ func TestStripCookiesKeepsTheOthers(t *testing.T) {
 	got := strings.Join(h["Cookie"], " | ")
 	if got != "a=1; b=2 | c=3" {
 		t.Errorf("cookies left: %q", got)
+	}
+}
+
+func TestDeleteHeaderRemovesEveryVariantABackendCouldRead(t *testing.T) {
+	h := map[string][]string{
+		"X-Forwarded-User": {"a"}, "X_Forwarded_User": {"b"}, "x-forwarded_user": {"c"},
+		"X-Forwarded-Users": {"keep"}, "Cookie": {"keep"},
+	}
+	deleteHeader(h, "X-Forwarded-User")
+	if len(h) != 2 || h["X-Forwarded-Users"] == nil || h["Cookie"] == nil {
+		t.Errorf("left %v", h)
 	}
 }

@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -62,16 +63,23 @@ func stripCookies(h http.Header, names ...string) {
 }
 
 // returnPath is where to send the visitor after login: the path and query
-// of the request that met the gate, on the same site.
+// of the request that met the gate (as the client sent it, before any
+// rewrite), on the same site.
 func returnPath(r *http.Request) string {
-	return safeReturn(r.URL.RequestURI())
+	return safeReturn(originalRequest(r).URL.RequestURI())
 }
 
-// safeReturn accepts only a local path: one leading slash, not followed by
-// another slash or a backslash (which browsers read as "//", another host),
-// and no control characters. Anything else becomes "/".
+// maxReturnLen bounds the return path: it is shown in the XMPP message and
+// kept for the length of a login.
+const maxReturnLen = 1024
+
+// safeReturn accepts only a path on this site: it must parse as a URL
+// reference with no scheme, host or user, start with exactly one slash
+// (browsers read "//" and "/\" as another host), and contain no control
+// characters. It is rebuilt from its parsed path and query, so what is
+// kept is a clean, escaped URI. Anything else becomes "/".
 func safeReturn(p string) string {
-	if p == "" || p[0] != '/' || len(p) > 4096 {
+	if p == "" || p[0] != '/' || len(p) > maxReturnLen {
 		return "/"
 	}
 	if len(p) > 1 && (p[1] == '/' || p[1] == '\\') {
@@ -82,5 +90,16 @@ func safeReturn(p string) string {
 			return "/"
 		}
 	}
-	return p
+	u, err := url.Parse(p)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
+		return "/"
+	}
+	out := u.EscapedPath()
+	if !strings.HasPrefix(out, "/") || strings.HasPrefix(out, "//") {
+		return "/"
+	}
+	if u.RawQuery != "" {
+		out += "?" + u.RawQuery
+	}
+	return out
 }

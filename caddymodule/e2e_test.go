@@ -258,7 +258,7 @@ func TestLoginByApprovalReachesTheUpstreamAsTheJID(t *testing.T) {
 	// application's own: the first is replaced, the second kept.
 	u, _ := url.Parse(b.base)
 	b.c.Jar.SetCookies(u, []*http.Cookie{{Name: "theme", Value: "dark"}})
-	resp, body = b.do("GET", "/private/page?x=1", nil, "X-Forwarded-User", "admin@localhost")
+	resp, body = b.do("GET", "/private/page?x=1", nil, "X-Forwarded-User", "admin@localhost", "X_Forwarded_User", "admin@localhost")
 	if resp.StatusCode != http.StatusOK || body != "hello alice@localhost" {
 		t.Fatalf("with the session: %d %q", resp.StatusCode, body)
 	}
@@ -268,6 +268,9 @@ func TestLoginByApprovalReachesTheUpstreamAsTheJID(t *testing.T) {
 	up, _ := s.upstream.lastRequest()
 	if v := up.Header.Values("X-Forwarded-User"); len(v) != 1 || v[0] != "alice@localhost" {
 		t.Errorf("upstream X-Forwarded-User = %q", v)
+	}
+	if v := up.Header.Values("X_Forwarded_User"); len(v) != 0 {
+		t.Errorf("upstream got the forged X_Forwarded_User %q", v)
 	}
 	names := []string{}
 	for _, c := range up.Cookies() {
@@ -514,6 +517,64 @@ func TestXMPPServerKilledDuringALoginShowsUnreachableAtOnce(t *testing.T) {
 	resp, body := b.outcome()
 	if d := time.Since(killed); resp.StatusCode != http.StatusServiceUnavailable || d > 2*time.Second {
 		t.Fatalf("after the kill: %d after %v\n%s", resp.StatusCode, d, body)
+	}
+}
+
+func TestLoginsForOneAddressAreLimited(t *testing.T) {
+	s := newSite(t)
+	s.load(options{})
+	alice := s.p.NewUser(t, "alice", xmpptest.Silent)
+	for i := range 3 {
+		if resp, body := s.browser().submit("alice@localhost", "/"); resp.StatusCode != http.StatusOK {
+			t.Fatalf("login %d: %d\n%s", i, resp.StatusCode, body)
+		}
+	}
+	resp, body := s.browser().submit("alice@localhost", "/")
+	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(body, "Nothing was sent") {
+		t.Fatalf("fourth open login: %d\n%s", resp.StatusCode, body)
+	}
+	got := 0
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		_, err := alice.NextRequest(ctx)
+		cancel()
+		if err != nil {
+			break
+		}
+		got++
+	}
+	if got != 3 {
+		t.Errorf("alice received %d requests, want 3", got)
+	}
+}
+
+func TestUnresolvedSessionKeyIsAConfigError(t *testing.T) {
+	s := newSite(t)
+	cfg := strings.Replace(string(s.config(options{})), testSessionKey, "{env.XEPAUTH_TEST_UNSET_VARIABLE}", 1)
+	err := caddy.Load([]byte(cfg), true)
+	if err == nil || !strings.Contains(err.Error(), "empty once resolved") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestGatePagesWorkBehindARewrite(t *testing.T) {
+	s := newSite(t)
+	cfg := strings.Replace(string(s.config(options{})), `"handle":[{"handler":"xmpp_auth"`,
+		`"handle":[{"handler":"rewrite","uri":"/index.html"},{"handler":"xmpp_auth"`, 1)
+	if !strings.Contains(cfg, `"rewrite"`) {
+		t.Fatal("the test config has no rewrite")
+	}
+	if err := caddy.Load([]byte(cfg), true); err != nil {
+		t.Fatal(err)
+	}
+	s.p.NewUser(t, "alice", xmpptest.Silent)
+	b := s.browser()
+	resp, body := b.do("GET", "/deep/link", nil)
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, `value="/deep/link"`) {
+		t.Fatalf("first visit: %d\n%s", resp.StatusCode, body)
+	}
+	if resp, body := b.submit("alice@localhost", "/deep/link"); resp.StatusCode != http.StatusOK || !codeOnPage.MatchString(body) {
+		t.Fatalf("login behind a rewrite: %d\n%s", resp.StatusCode, body)
 	}
 }
 

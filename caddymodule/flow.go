@@ -2,11 +2,14 @@ package caddymodule
 
 import (
 	"encoding/json"
+	"errors"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 	"mellium.im/xmpp/jid"
 
@@ -19,8 +22,8 @@ import (
 const longPoll = 25 * time.Second
 
 // serveGate serves the gate's own pages under PathPrefix.
-func (h *Handler) serveGate(w http.ResponseWriter, r *http.Request) error {
-	switch strings.TrimPrefix(r.URL.Path, h.PathPrefix) {
+func (h *Handler) serveGate(w http.ResponseWriter, r *http.Request, name string) error {
+	switch name {
 	case "login":
 		switch r.Method {
 		case http.MethodPost:
@@ -67,6 +70,21 @@ func (h *Handler) startLogin(w http.ResponseWriter, r *http.Request) error {
 		p.Kind = "unreachable"
 		return h.renderPage(w, r, http.StatusServiceUnavailable, p)
 	}
+	bare, ip := addr.Bare().String(), clientIP(r)
+	if err := h.gate.limits.acquire(bare, ip, time.Now()); err != nil {
+		h.logger.Debug("login refused by a limit", zap.String("jid", bare), zap.String("client_ip", ip), zap.Error(err))
+		p.Kind = "busy"
+		switch {
+		case errors.Is(err, errBusy):
+			p.Limit = "all"
+			return h.renderPage(w, r, http.StatusServiceUnavailable, p)
+		case errors.Is(err, errTooManyFromIP):
+			p.Limit = "ip"
+		default:
+			p.Limit = "jid"
+		}
+		return h.renderPage(w, r, http.StatusTooManyRequests, p)
+	}
 
 	l := &login{jid: addr, code: xepauth.NewCode(6), returnTo: ret, site: siteOf(r)}
 	req := xepauth.Request{
@@ -78,7 +96,7 @@ func (h *Handler) startLogin(w http.ResponseWriter, r *http.Request) error {
 		Language: h.Language,
 	}
 	timeout := time.Duration(h.LoginTimeout)
-	h.gate.logins.start(h.gate.ctx, h.gate.comp, l, req, timeout)
+	h.gate.logins.start(h.gate.ctx, h.gate.comp, l, req, timeout, func() { h.gate.limits.release(bare, ip) })
 	h.logger.Info("login asked", zap.String("jid", addr.String()), zap.String("site", l.site), zap.String("remote_ip", r.RemoteAddr))
 	setCookie(w, r, h.loginCookieName(), l.id, h.PathPrefix, timeout+keepDone)
 	http.Redirect(w, r, h.PathPrefix+"wait", http.StatusSeeOther)
@@ -183,8 +201,16 @@ func parseVisitorJID(s string) (jid.JID, error) {
 	if err != nil || j.Localpart() == "" {
 		return jid.JID{}, errBadJID("That is not an XMPP address. It looks like name@example.org.")
 	}
+	// The bare JID goes into the cookie, which must stay small.
+	if len(j.Bare().String()) > maxJIDLen {
+		return jid.JID{}, errBadJID("That address is too long.")
+	}
 	return j, nil
 }
+
+// maxJIDLen bounds the bare JID a visitor may log in with: far above any
+// real address, and low enough to keep the session cookie under 1 KB.
+const maxJIDLen = 512
 
 type errBadJID string
 
@@ -200,6 +226,19 @@ func sameOrigin(r *http.Request) bool {
 	}
 	u, err := url.Parse(o)
 	return err == nil && strings.EqualFold(u.Host, r.Host)
+}
+
+// clientIP is the visitor's address as Caddy sees it, honouring the
+// server's trusted_proxies.
+func clientIP(r *http.Request) string {
+	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && ip != "" {
+		return ip
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 func scheme(r *http.Request) string {

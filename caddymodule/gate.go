@@ -15,6 +15,7 @@ import (
 type gate struct {
 	comp   *xepauth.Component
 	logins *logins
+	limits *limiter
 	log    *swapCore
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -28,7 +29,7 @@ func newGate(cfg xepauth.Config, log *zap.Logger) (*gate, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &gate{comp: comp, logins: newLogins(), log: core, ctx: ctx, cancel: cancel}, nil
+	return &gate{comp: comp, logins: newLogins(), limits: newLimiter(defaultLimits), log: core, ctx: ctx, cancel: cancel}, nil
 }
 
 // useLogger points the gate's logs at the newest config's logger, since

@@ -108,7 +108,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.Language == "" {
 		h.Language = "en"
 	}
-	h.ring, err = loadRing(ctx, caddy.NewReplacer().ReplaceKnown(h.SessionKey, ""))
+	key := caddy.NewReplacer().ReplaceKnown(h.SessionKey, "")
+	if h.SessionKey != "" && key == "" {
+		return fmt.Errorf("xmpp_auth handler: session_key %q is empty once resolved (is the variable set?); "+
+			"remove the option to use a key kept in Caddy's storage", h.SessionKey)
+	}
+	h.ring, err = loadRing(ctx, key)
 	if err != nil {
 		return fmt.Errorf("xmpp_auth handler: session key: %w", err)
 	}
@@ -141,14 +146,36 @@ func (h *Handler) Validate() error {
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	if strings.HasPrefix(r.URL.Path, h.PathPrefix) {
-		return h.serveGate(w, r)
+	if page, ok := h.gatePage(r); ok {
+		return h.serveGate(w, r, page)
 	}
 	if jid, ok := h.sessionJID(r); ok {
 		h.pass(r, jid)
 		return next.ServeHTTP(w, r)
 	}
 	return h.challenge(w, r)
+}
+
+// gatePage returns the name of the gate page a request is for, if any. A
+// rewrite before the gate (try_files for a single-page app, say) may have
+// changed the path, so the path the client asked for counts too.
+func (h *Handler) gatePage(r *http.Request) (string, bool) {
+	if p, ok := strings.CutPrefix(r.URL.Path, h.PathPrefix); ok {
+		return p, true
+	}
+	if orig := originalRequest(r); orig != r {
+		return strings.CutPrefix(orig.URL.Path, h.PathPrefix)
+	}
+	return "", false
+}
+
+// originalRequest is the request as the client sent it, before any
+// rewrite.
+func originalRequest(r *http.Request) *http.Request {
+	if orig, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request); ok && orig.URL != nil {
+		return &orig
+	}
+	return r
 }
 
 // sessionJID returns the JID of a valid session cookie that the allow list
@@ -177,7 +204,7 @@ func (h *Handler) pass(r *http.Request, jid string) {
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		repl.Set("http.auth.user.id", jid)
 	}
-	r.Header.Del(h.UserHeader)
+	deleteHeader(r.Header, h.UserHeader)
 	r.Header.Set(h.UserHeader, jid)
 	stripCookies(r.Header, h.CookieName, h.loginCookieName())
 }
@@ -187,7 +214,7 @@ func (h *Handler) pass(r *http.Request, jid string) {
 func (h *Handler) challenge(w http.ResponseWriter, r *http.Request) error {
 	// Whatever the client sent as the user header must not survive, even
 	// on the way to an error handler.
-	r.Header.Del(h.UserHeader)
+	deleteHeader(r.Header, h.UserHeader)
 	if wantsHTML(r) {
 		return h.renderPage(w, r, http.StatusUnauthorized, page{Kind: "login", Return: returnPath(r)})
 	}
@@ -200,6 +227,39 @@ func (h *Handler) challenge(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *Handler) loginCookieName() string { return h.CookieName + "_login" }
+
+// deleteHeader removes every header that a backend could read as name:
+// "X_Forwarded_User" as well as "X-Forwarded-User", since CGI and FastCGI
+// (php_fastcgi) turn both into HTTP_X_FORWARDED_USER.
+func deleteHeader(h http.Header, name string) {
+	for k := range h {
+		if sameHeaderName(k, name) {
+			delete(h, k)
+		}
+	}
+}
+
+func sameHeaderName(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		if foldHeaderByte(a[i]) != foldHeaderByte(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func foldHeaderByte(c byte) byte {
+	switch {
+	case c == '_':
+		return '-'
+	case 'A' <= c && c <= 'Z':
+		return c + 'a' - 'A'
+	}
+	return c
+}
 
 // wantsHTML tells a browser navigation from an API call: browsers ask for
 // text/html; fetch, XHR, curl and API clients do not.

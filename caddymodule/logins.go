@@ -52,8 +52,8 @@ type logins struct {
 func newLogins() *logins { return &logins{m: make(map[string]*login)} }
 
 // start asks the confirmation in the background and returns at once. The
-// ask ends at timeout, or when ctx (the gate's life) ends.
-func (ls *logins) start(ctx context.Context, comp *xepauth.Component, l *login, req xepauth.Request, timeout time.Duration) {
+// ask ends at timeout, or when ctx (the gate's life) ends; then ended runs.
+func (ls *logins) start(ctx context.Context, comp *xepauth.Component, l *login, req xepauth.Request, timeout time.Duration, ended func()) {
 	l.id = newLoginID()
 	l.done = make(chan struct{})
 	l.expires = time.Now().Add(timeout)
@@ -65,6 +65,7 @@ func (ls *logins) start(ctx context.Context, comp *xepauth.Component, l *login, 
 		defer cancel()
 		l.outcome = comp.Ask(actx, req)
 		close(l.done)
+		ended()
 		time.AfterFunc(keepDone, func() { ls.forget(l.id) })
 	}()
 }

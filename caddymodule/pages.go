@@ -27,6 +27,7 @@ type page struct {
 	Code    string
 	Error   string
 	Seconds int
+	Limit   string // for busy: "jid", "ip" or "all"
 	Nonce   string
 }
 
