@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -138,20 +139,29 @@ func (h *Handler) wait(w http.ResponseWriter, r *http.Request) error {
 // the login forgotten.
 func (h *Handler) finish(w http.ResponseWriter, r *http.Request, l *login) error {
 	h.gate.logins.forget(l.id)
-	now := time.Now()
-	value, err := h.ring.Seal(session.Session{
-		JID:     l.jid.Bare().String(),
-		Issued:  now,
-		Expires: now.Add(time.Duration(h.SessionLifetime)),
-	}, l.site)
-	if err != nil {
+	if err := h.issueSession(w, r, l.jid.Bare().String()); err != nil {
 		return err
 	}
-	setCookie(w, r, h.CookieName, value, "/", time.Duration(h.SessionLifetime))
 	setCookie(w, r, h.loginCookieName(), "", h.PathPrefix, 0)
 	h.logger.Info("login approved", zap.String("jid", l.jid.Bare().String()), zap.String("site", l.site))
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, l.returnTo, http.StatusSeeOther)
+	return nil
+}
+
+// issueSession sets the session cookie for a bare JID that has just
+// proved itself.
+func (h *Handler) issueSession(w http.ResponseWriter, r *http.Request, bare string) error {
+	now := time.Now()
+	value, err := h.ring.Seal(session.Session{
+		JID:     bare,
+		Issued:  now,
+		Expires: now.Add(time.Duration(h.SessionLifetime)),
+	}, siteOf(r))
+	if err != nil {
+		return fmt.Errorf("seal session cookie: %w", err)
+	}
+	setCookie(w, r, h.CookieName, value, "/", time.Duration(h.SessionLifetime))
 	return nil
 }
 
