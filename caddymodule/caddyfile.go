@@ -69,6 +69,7 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 //
 //	xmpp_auth [<matcher>] {
 //		allow            <jid|domain>...
+//		deny             <jid|domain>...
 //		session_lifetime <duration>
 //		login_timeout    <duration>
 //		user_header      <header>
@@ -99,6 +100,12 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			h.Allow = append(h.Allow, args...)
+		case "deny":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			h.Deny = append(h.Deny, args...)
 		case "session_lifetime":
 			err = durationArg(d, &h.SessionLifetime)
 		case "login_timeout":
@@ -116,7 +123,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "language":
 			err = oneArg(d, &h.Language)
 		default:
-			return d.Errf("xmpp_auth: unknown option %q (want allow, session_lifetime, login_timeout, user_header, "+
+			return d.Errf("xmpp_auth: unknown option %q (want allow, deny, session_lifetime, login_timeout, user_header, "+
 				"cookie_name, path_prefix, session_key, site_name or language)", d.Val())
 		}
 		if err != nil {

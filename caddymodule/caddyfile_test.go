@@ -92,6 +92,7 @@ func TestParseDirective(t *testing.T) {
 		{name: "every option", input: `xmpp_auth {
 			allow alice@example.org example.net
 			allow bob@example.com
+			deny intern@example.net
 			session_lifetime 1d
 			login_timeout 90s
 			user_header X-Remote-User
@@ -102,6 +103,7 @@ func TestParseDirective(t *testing.T) {
 			language fr
 		}`, want: Handler{
 			Allow:           []string{"alice@example.org", "example.net", "bob@example.com"},
+			Deny:            []string{"intern@example.net"},
 			SessionLifetime: 86400e9, LoginTimeout: 90e9,
 			UserHeader: "X-Remote-User", CookieName: "gate", PathPrefix: "/_login/",
 			SessionKey: "{env.KEY}", SiteName: "The Wiki", Language: "fr",
@@ -196,25 +198,32 @@ func TestSafeReturnKeepsOnlyLocalPaths(t *testing.T) {
 	}
 }
 
-func TestAllowList(t *testing.T) {
-	l, err := parseAllowList([]string{"Alice@Example.org", "example.net", "@example.com"})
+func TestAccessRules(t *testing.T) {
+	l, err := parseAccess([]string{"Alice@Example.org", "example.net", "@example.com"}, []string{"intern@example.net", "bad.example.com"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for jid, want := range map[string]bool{
 		"alice@example.org": true, "bob@example.org": false,
 		"anyone@example.net": true, "x@example.com": true, "x@sub.example.net": false,
+		"intern@example.net": false,
 	} {
 		if got := l.admits(jid); got != want {
 			t.Errorf("admits(%q) = %v, want %v", jid, got, want)
 		}
 	}
-	if empty, _ := parseAllowList(nil); !empty.admits("anyone@anywhere") {
-		t.Error("an empty list must admit everyone")
+	if empty, _ := parseAccess(nil, nil); !empty.admits("anyone@anywhere") {
+		t.Error("no rules must admit everyone")
+	}
+	if denyOnly, _ := parseAccess(nil, []string{"spam.example"}); denyOnly.admits("x@spam.example") || !denyOnly.admits("x@ok.example") {
+		t.Error("a deny list alone must deny its entries and admit the rest")
 	}
 	for _, bad := range []string{"alice@example.org/phone", "a b@example.org", ""} {
-		if _, err := parseAllowList([]string{bad}); err == nil {
-			t.Errorf("parseAllowList(%q) accepted it", bad)
+		if _, err := parseAccess([]string{bad}, nil); err == nil {
+			t.Errorf("allow %q accepted", bad)
+		}
+		if _, err := parseAccess(nil, []string{bad}); err == nil {
+			t.Errorf("deny %q accepted", bad)
 		}
 	}
 }

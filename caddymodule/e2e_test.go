@@ -64,6 +64,7 @@ type options struct {
 	Allow        []string
 	LoginTimeout string
 	Lifetime     string
+	Deny         []string
 	StoredKey    bool // no session_key: the gate makes one and keeps it in storage
 }
 
@@ -100,6 +101,9 @@ func (s *site) config(o options) []byte {
 	}
 	if o.Allow != nil {
 		gate["allow"] = o.Allow
+	}
+	if o.Deny != nil {
+		gate["deny"] = o.Deny
 	}
 	cfg := map[string]any{
 		"admin":   map[string]any{"disabled": true},
@@ -177,10 +181,24 @@ func (b *browser) do(method, path string, form url.Values, hdr ...string) (*http
 	return resp, string(out)
 }
 
-// submit posts the login form and returns the waiting page.
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// formToken fetches the login form, as a person would, and returns its
+// token.
+func (b *browser) formToken() string {
+	b.t.Helper()
+	_, body := b.do("GET", "/.xmpp-auth/login", nil)
+	m := csrfField.FindStringSubmatch(body)
+	if m == nil {
+		b.t.Fatalf("the login form has no token:\n%s", body)
+	}
+	return m[1]
+}
+
+// submit fills in and posts the login form and returns the waiting page.
 func (b *browser) submit(jid, ret string) (*http.Response, string) {
 	b.t.Helper()
-	resp, body := b.do("POST", "/.xmpp-auth/login", url.Values{"jid": {jid}, "return": {ret}})
+	resp, body := b.do("POST", "/.xmpp-auth/login", url.Values{"jid": {jid}, "return": {ret}, "csrf": {b.formToken()}})
 	if resp.StatusCode != http.StatusSeeOther {
 		return resp, body
 	}
@@ -339,9 +357,19 @@ func TestEachOutcomeHasItsOwnPage(t *testing.T) {
 	})
 	t.Run("a form posted from another site", func(t *testing.T) {
 		b := s.browser()
-		resp, _ := b.do("POST", "/.xmpp-auth/login", url.Values{"jid": {"silent@localhost"}}, "Origin", "https://evil.example")
+		resp, _ := b.do("POST", "/.xmpp-auth/login", url.Values{"jid": {"silent@localhost"}, "csrf": {b.formToken()}}, "Origin", "https://evil.example")
 		if resp.StatusCode != http.StatusForbidden {
 			t.Errorf("got %d", resp.StatusCode)
+		}
+	})
+	t.Run("a form without its token, or with another browser's", func(t *testing.T) {
+		b, other := s.browser(), s.browser()
+		b.formToken() // b has its pre-login cookie
+		for _, token := range []string{"", "forged", other.formToken()} {
+			resp, body := b.do("POST", "/.xmpp-auth/login", url.Values{"jid": {"silent@localhost"}, "csrf": {token}})
+			if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "send it again") || !csrfField.MatchString(body) {
+				t.Errorf("token %q: %d\n%s", token, resp.StatusCode, body)
+			}
 		}
 	})
 }
@@ -575,6 +603,72 @@ func TestGatePagesWorkBehindARewrite(t *testing.T) {
 	}
 	if resp, body := b.submit("alice@localhost", "/deep/link"); resp.StatusCode != http.StatusOK || !codeOnPage.MatchString(body) {
 		t.Fatalf("login behind a rewrite: %d\n%s", resp.StatusCode, body)
+	}
+}
+
+func TestALoggedInVisitorWhoMayNotEnterGetsForbiddenNotALoop(t *testing.T) {
+	s := newSite(t)
+	s.load(options{Allow: []string{"localhost"}, Deny: []string{"eve@localhost"}})
+	key, _ := session.KeyFromSecret([]byte(testSessionKey))
+	ring, _ := session.NewRing(key)
+	now := time.Now()
+	eve, _ := ring.Seal(session.Session{JID: "eve@localhost", Issued: now, Expires: now.Add(time.Hour)}, "127.0.0.1")
+	outsider, _ := ring.Seal(session.Session{JID: "bob@elsewhere.example", Issued: now, Expires: now.Add(time.Hour)}, "127.0.0.1")
+
+	for name, cookie := range map[string]string{"denied by name": eve, "not in the allowed domain": outsider} {
+		t.Run(name, func(t *testing.T) {
+			b := s.browser()
+			resp, body := b.do("GET", "/page", nil, "Cookie", "xmpp_auth="+cookie)
+			if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "You are logged in as") ||
+				!strings.Contains(body, `href="/.xmpp-auth/logout"`) || strings.Contains(body, `name="jid"`) {
+				t.Errorf("browser: %d\n%s", resp.StatusCode, body)
+			}
+			resp, body = b.do("GET", "/page", nil, "Cookie", "xmpp_auth="+cookie, "Accept", "application/json")
+			if resp.StatusCode != http.StatusForbidden || strings.Contains(body, "<html") {
+				t.Errorf("API client: %d\n%s", resp.StatusCode, body)
+			}
+		})
+	}
+	if _, hits := s.upstream.lastRequest(); hits != 0 {
+		t.Error("a forbidden visitor reached the upstream")
+	}
+	t.Run("a denied address cannot start a login", func(t *testing.T) {
+		resp, body := s.browser().submit("eve@localhost", "/")
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "may not log in") {
+			t.Errorf("got %d\n%s", resp.StatusCode, body)
+		}
+	})
+}
+
+func TestAFormSentWhileLoggedOutIsNotLostSilently(t *testing.T) {
+	s := newSite(t)
+	s.load(options{})
+	alice := s.p.NewUser(t, "alice", xmpptest.Silent)
+	b := s.browser()
+	resp, body := b.do("POST", "/comment?page=7", url.Values{"text": {"hello"}})
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "was not delivered") || !strings.Contains(body, `value="/comment?page=7"`) {
+		t.Fatalf("a POST without a session: %d\n%s", resp.StatusCode, body)
+	}
+	if _, hits := s.upstream.lastRequest(); hits != 0 {
+		t.Fatal("the form reached the upstream without a session")
+	}
+	token := csrfField.FindStringSubmatch(body)[1]
+	resp, _ = b.do("POST", "/.xmpp-auth/login", url.Values{"jid": {"alice@localhost"}, "return": {"/comment?page=7"}, "csrf": {token}, "resend": {"1"}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login form: %d", resp.StatusCode)
+	}
+	_, body = b.do("GET", "/.xmpp-auth/wait", nil)
+	if !strings.Contains(body, "send your form again") {
+		t.Errorf("the waiting page does not say the form must be sent again:\n%s", body)
+	}
+	req, err := alice.NextRequest(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	approve(t, alice, req)
+	resp, _ = b.outcome()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/comment?page=7" {
+		t.Fatalf("after approval: %d to %q (a GET of the form's page is what follows)", resp.StatusCode, resp.Header.Get("Location"))
 	}
 }
 

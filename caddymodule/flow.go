@@ -51,10 +51,10 @@ func (h *Handler) startLogin(w http.ResponseWriter, r *http.Request) error {
 	}
 	ret := safeReturn(r.PostForm.Get("return"))
 	typed := strings.TrimSpace(r.PostForm.Get("jid"))
-	p := page{Kind: "login", Return: ret, JID: typed}
+	p := page{Kind: "login", Return: ret, JID: typed, Resend: r.PostForm.Get("resend") != ""}
 
-	if !sameOrigin(r) {
-		p.Error = "This form was sent from another site. Please log in from this page."
+	if !sameOrigin(r) || !h.gate.csrf.valid(r, h.preCookieName(), r.PostForm.Get("csrf")) {
+		p.Error = "This form has expired or came from another site. Please send it again."
 		return h.renderPage(w, r, http.StatusForbidden, p)
 	}
 	addr, err := parseVisitorJID(typed)
@@ -87,7 +87,7 @@ func (h *Handler) startLogin(w http.ResponseWriter, r *http.Request) error {
 		return h.renderPage(w, r, http.StatusTooManyRequests, p)
 	}
 
-	l := &login{jid: addr, code: xepauth.NewCode(6), returnTo: ret, site: siteOf(r)}
+	l := &login{jid: addr, code: xepauth.NewCode(6), returnTo: ret, site: siteOf(r), resend: p.Resend}
 	req := xepauth.Request{
 		JID:      addr,
 		Site:     h.siteName(r),
@@ -113,7 +113,7 @@ func (h *Handler) wait(w http.ResponseWriter, r *http.Request) error {
 	if l == nil {
 		return h.renderPage(w, r, http.StatusNotFound, page{Kind: "expired", Return: "/"})
 	}
-	p := page{Return: l.returnTo, JID: l.jid.String(), Code: l.code}
+	p := page{Return: l.returnTo, JID: l.jid.String(), Code: l.code, Resend: l.resend}
 	o, done := l.finished()
 	if !done {
 		p.Kind = "wait"

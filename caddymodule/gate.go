@@ -16,6 +16,7 @@ type gate struct {
 	comp   *xepauth.Component
 	logins *logins
 	limits *limiter
+	csrf   csrfKey
 	log    *swapCore
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -29,7 +30,7 @@ func newGate(cfg xepauth.Config, log *zap.Logger) (*gate, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &gate{comp: comp, logins: newLogins(), limits: newLimiter(defaultLimits), log: core, ctx: ctx, cancel: cancel}, nil
+	return &gate{comp: comp, logins: newLogins(), limits: newLimiter(defaultLimits), csrf: newCSRFKey(), log: core, ctx: ctx, cancel: cancel}, nil
 }
 
 // useLogger points the gate's logs at the newest config's logger, since

@@ -31,6 +31,9 @@ type Handler struct {
 	// Allow lists who may log in: bare JIDs (alice@example.org) and whole
 	// domains (example.org). Empty: anyone whose XMPP account confirms.
 	Allow []string `json:"allow,omitempty"`
+	// Deny lists who may not log in, in the same forms; it wins over
+	// Allow.
+	Deny []string `json:"deny,omitempty"`
 	// SessionLifetime is how long a session cookie stays valid. Default: 24h.
 	SessionLifetime caddy.Duration `json:"session_lifetime,omitempty"`
 	// LoginTimeout is how long the visitor has to answer in their XMPP
@@ -58,7 +61,7 @@ type Handler struct {
 
 	gate    *gate
 	ring    *session.Ring
-	allowed allowList
+	allowed access
 	logger  *zap.Logger
 }
 
@@ -84,8 +87,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.gate = appIface.(*App).gate
 
-	if h.allowed, err = parseAllowList(h.Allow); err != nil {
-		return fmt.Errorf("xmpp_auth handler: allow: %w", err)
+	if h.allowed, err = parseAccess(h.Allow, h.Deny); err != nil {
+		return fmt.Errorf("xmpp_auth handler: %w", err)
 	}
 	if h.SessionLifetime == 0 {
 		h.SessionLifetime = caddy.Duration(24 * time.Hour)
@@ -150,6 +153,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return h.serveGate(w, r, page)
 	}
 	if jid, ok := h.sessionJID(r); ok {
+		if !h.allowed.admits(jid) {
+			return h.forbidden(w, r, jid)
+		}
 		h.pass(r, jid)
 		return next.ServeHTTP(w, r)
 	}
@@ -178,8 +184,7 @@ func originalRequest(r *http.Request) *http.Request {
 	return r
 }
 
-// sessionJID returns the JID of a valid session cookie that the allow list
-// (as configured now, not when the cookie was issued) still admits.
+// sessionJID returns the JID of a valid session cookie for this site.
 func (h *Handler) sessionJID(r *http.Request) (string, bool) {
 	c, err := r.Cookie(h.CookieName)
 	if err != nil {
@@ -190,9 +195,6 @@ func (h *Handler) sessionJID(r *http.Request) (string, bool) {
 		if ce := h.logger.Check(zap.DebugLevel, "session cookie refused"); ce != nil {
 			ce.Write(zap.Error(err), zap.String("remote_ip", r.RemoteAddr))
 		}
-		return "", false
-	}
-	if !h.allowed.admits(s.JID) {
 		return "", false
 	}
 	return s.JID, true
@@ -206,7 +208,7 @@ func (h *Handler) pass(r *http.Request, jid string) {
 	}
 	deleteHeader(r.Header, h.UserHeader)
 	r.Header.Set(h.UserHeader, jid)
-	stripCookies(r.Header, h.CookieName, h.loginCookieName())
+	stripCookies(r.Header, h.CookieName, h.loginCookieName(), h.preCookieName())
 }
 
 // challenge answers a request without a session: browsers get the login
@@ -216,13 +218,32 @@ func (h *Handler) challenge(w http.ResponseWriter, r *http.Request) error {
 	// on the way to an error handler.
 	deleteHeader(r.Header, h.UserHeader)
 	if wantsHTML(r) {
-		return h.renderPage(w, r, http.StatusUnauthorized, page{Kind: "login", Return: returnPath(r)})
+		// A form sent while logged out is not delivered: the page says so,
+		// and the visitor comes back to the same URL to send it again.
+		resend := r.Method != http.MethodGet && r.Method != http.MethodHead
+		return h.renderPage(w, r, http.StatusUnauthorized, page{Kind: "login", Return: returnPath(r), Resend: resend})
 	}
 	w.Header().Set("WWW-Authenticate", `Basic realm="xmpp"`)
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusUnauthorized)
 	_, err := fmt.Fprintln(w, "401 Unauthorized: log in with your XMPP address")
+	return err
+}
+
+// forbidden answers a visitor who is logged in but may not use this site
+// (the rules are checked on every request, so a change to them applies at
+// once): who they are, and how to log out, never the login form again,
+// which would only loop.
+func (h *Handler) forbidden(w http.ResponseWriter, r *http.Request, jid string) error {
+	deleteHeader(r.Header, h.UserHeader)
+	if wantsHTML(r) {
+		return h.renderPage(w, r, http.StatusForbidden, page{Kind: "forbidden", JID: jid, Return: "/"})
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusForbidden)
+	_, err := fmt.Fprintf(w, "403 Forbidden: %s may not use this site\n", jid)
 	return err
 }
 

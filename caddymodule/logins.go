@@ -25,6 +25,7 @@ type login struct {
 	code     string
 	returnTo string
 	site     string
+	resend   bool      // the request that met the gate carried a form, not delivered
 	expires  time.Time // when the ask times out
 
 	done    chan struct{}

@@ -28,6 +28,8 @@ type page struct {
 	Error   string
 	Seconds int
 	Limit   string // for busy: "jid", "ip" or "all"
+	CSRF    string // the login form's token
+	Resend  bool   // the request that met the gate carried a form, which was not delivered
 	Nonce   string
 }
 
@@ -37,6 +39,9 @@ type page struct {
 func (h *Handler) renderPage(w http.ResponseWriter, r *http.Request, status int, p page) error {
 	p.Site = h.siteName(r)
 	p.Prefix = h.PathPrefix
+	if p.Kind == "login" {
+		p.CSRF = h.formToken(w, r)
+	}
 	var nonce [12]byte
 	_, _ = rand.Read(nonce[:])
 	p.Nonce = base64.StdEncoding.EncodeToString(nonce[:])

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -204,7 +205,12 @@ func TestLoginThroughBinary(t *testing.T) {
 	// Post the login form. Until the component has connected to Prosody
 	// (in the background, after Caddy started) the gate answers 503
 	// "unreachable"; that is a page to retry from, so retry.
-	form := url.Values{"jid": {aliceJID}, "return": {"/"}}.Encode()
+	// The form's token, from the login page the first visit showed.
+	token := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(body)
+	if token == nil {
+		cp.fatalf("the login page has no form token:\n%s", short(body))
+	}
+	form := url.Values{"jid": {aliceJID}, "return": {"/"}, "csrf": {token[1]}}.Encode()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		req := browse("POST", "/.xmpp-auth/login", strings.NewReader(form))

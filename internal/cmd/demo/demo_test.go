@@ -11,6 +11,7 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -251,9 +252,22 @@ func (b *browser) get(path, accept string) (*http.Response, string) {
 
 // login posts the login form as the page would and polls the waiting
 // page until it stops saying "pending" (200); it returns that last answer.
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// formToken loads the login form, as a person would, and returns its token.
+func (b *browser) formToken() string {
+	b.t.Helper()
+	_, body := b.get("/.xmpp-auth/login", "text/html")
+	m := csrfField.FindStringSubmatch(body)
+	if m == nil {
+		b.t.Fatalf("the login form has no token:\n%s", body)
+	}
+	return m[1]
+}
+
 func (b *browser) login(jid, ret string) (*http.Response, string) {
 	b.t.Helper()
-	form := url.Values{"jid": {jid}, "return": {ret}}
+	form := url.Values{"jid": {jid}, "return": {ret}, "csrf": {b.formToken()}}
 	req, err := http.NewRequest(http.MethodPost, b.base.ResolveReference(&url.URL{Path: "/.xmpp-auth/login"}).String(),
 		strings.NewReader(form.Encode()))
 	if err != nil {
