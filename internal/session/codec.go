@@ -12,8 +12,8 @@ const (
 	version = 1
 
 	// fixedLen is every payload byte except keyID and JID: version, idLen,
-	// issued, expires, sessionID and jidLen.
-	fixedLen = 1 + 1 + 8 + 8 + 16 + 2
+	// issued, expires, sessionID, authenticated and jidLen.
+	fixedLen = 1 + 1 + 8 + 8 + 16 + 8 + 2
 	macLen   = sha256.Size
 
 	// maxJIDLen refuses JIDs that cannot be sane bare JIDs in a cookie:
@@ -53,6 +53,7 @@ type fields struct {
 	issued  int64
 	expires int64
 	id      [16]byte
+	auth    int64
 	jid     []byte
 	payload []byte // everything the MAC covers, from version to JID
 	mac     []byte
@@ -78,7 +79,7 @@ func parse(raw []byte) (fields, error) {
 		return f, fmt.Errorf("%w: %d bytes is too short", ErrMalformed, len(raw))
 	}
 	p := raw[2+idLen:]
-	jidLen := int(binary.BigEndian.Uint16(p[32:34]))
+	jidLen := int(binary.BigEndian.Uint16(p[40:42]))
 	if jidLen == 0 || jidLen > maxJIDLen {
 		return f, fmt.Errorf("%w: JID length %d", ErrMalformed, jidLen)
 	}
@@ -89,6 +90,7 @@ func parse(raw []byte) (fields, error) {
 	f.issued = int64(binary.BigEndian.Uint64(p[0:8]))
 	f.expires = int64(binary.BigEndian.Uint64(p[8:16]))
 	copy(f.id[:], p[16:32])
+	f.auth = int64(binary.BigEndian.Uint64(p[32:40]))
 	f.jid = raw[jidOff : jidOff+jidLen]
 	f.payload = raw[:jidOff+jidLen]
 	f.mac = raw[jidOff+jidLen:]
@@ -96,12 +98,13 @@ func parse(raw []byte) (fields, error) {
 }
 
 // appendPayload is the inverse of parse, minus the MAC.
-func appendPayload(dst []byte, keyID string, issued, expires int64, id *[16]byte, jid string) []byte {
+func appendPayload(dst []byte, keyID string, issued, expires int64, id *[16]byte, auth int64, jid string) []byte {
 	dst = append(dst, version, byte(len(keyID)))
 	dst = append(dst, keyID...)
 	dst = binary.BigEndian.AppendUint64(dst, uint64(issued))
 	dst = binary.BigEndian.AppendUint64(dst, uint64(expires))
 	dst = append(dst, id[:]...)
+	dst = binary.BigEndian.AppendUint64(dst, uint64(auth))
 	dst = binary.BigEndian.AppendUint16(dst, uint16(len(jid)))
 	return append(dst, jid...)
 }

@@ -32,6 +32,7 @@
 //	issued      8 bytes    signed Unix seconds
 //	expires     8 bytes    signed Unix seconds, after issued
 //	sessionID   16 bytes   random
+//	auth        8 bytes    signed Unix seconds, not after issued
 //	jidLen      2 bytes    length of JID, 1..1023
 //	JID         jidLen bytes
 //
@@ -44,8 +45,8 @@
 // cookie to its site. Its length is included so that the boundary between
 // payload and site can never be moved.
 //
-// A cookie for a typical JID such as alice@example.org is 124 characters
-// long; the longest possible one is 1476.
+// A cookie for a typical JID such as alice@example.org is 135 characters
+// long; the longest possible one is 1487.
 //
 // # Verification
 //

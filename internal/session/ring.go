@@ -47,6 +47,11 @@ type Session struct {
 	// Issued and Expires are kept to the second; Open returns them in UTC.
 	Issued  time.Time
 	Expires time.Time
+	// Authenticated is when the visitor proved who they are. A cookie
+	// refreshed for an idle timeout gets a new Issued and Expires but keeps
+	// this, so an absolute lifetime can be enforced. Seal uses Issued when
+	// it is zero; it may not be after Issued.
+	Authenticated time.Time
 }
 
 // Ring holds the keys that seal and open cookies: the first key signs, every
@@ -151,6 +156,13 @@ func (r *Ring) Seal(s Session, site string) (string, error) {
 	if expires <= issued {
 		return "", fmt.Errorf("session: expiry %v is not after issue time %v", s.Expires, s.Issued)
 	}
+	auth := issued
+	if !s.Authenticated.IsZero() {
+		auth = s.Authenticated.Unix()
+	}
+	if auth > issued {
+		return "", fmt.Errorf("session: authentication time %v is after issue time %v", s.Authenticated, s.Issued)
+	}
 	if s.ID == [16]byte{} {
 		if _, err := rand.Read(s.ID[:]); err != nil {
 			return "", fmt.Errorf("session: generating session id: %w", err)
@@ -159,7 +171,7 @@ func (r *Ring) Seal(s Session, site string) (string, error) {
 	k := r.keys[0]
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
-	raw := appendPayload(sc.raw[:0], k.id, issued, expires, &s.ID, s.JID)
+	raw := appendPayload(sc.raw[:0], k.id, issued, expires, &s.ID, auth, s.JID)
 	raw = k.mac(raw, raw, site, sc)
 	n := base64.RawURLEncoding.EncodedLen(len(raw))
 	base64.RawURLEncoding.Encode(sc.enc[:n], raw)
@@ -198,8 +210,8 @@ func (r *Ring) Open(value, site string, now time.Time) (Session, error) {
 	// Only now, with the contents known to be ours, are the times worth
 	// reading. They are compared as Unix seconds, which cannot overflow the
 	// way time.Time arithmetic on extreme values can.
-	if f.expires <= f.issued {
-		return Session{}, fmt.Errorf("%w: expiry not after issue time", ErrMalformed)
+	if f.expires <= f.issued || f.auth > f.issued {
+		return Session{}, fmt.Errorf("%w: times out of order", ErrMalformed)
 	}
 	sec := now.Unix()
 	if f.issued > sec && uint64(f.issued-sec) > clockSkew {
@@ -213,5 +225,7 @@ func (r *Ring) Open(value, site string, now time.Time) (Session, error) {
 		JID:     string(f.jid),
 		Issued:  time.Unix(f.issued, 0).UTC(),
 		Expires: time.Unix(f.expires, 0).UTC(),
+
+		Authenticated: time.Unix(f.auth, 0).UTC(),
 	}, nil
 }

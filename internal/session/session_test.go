@@ -292,6 +292,7 @@ func TestFormat(t *testing.T) {
 	p = binary.BigEndian.AppendUint64(p, uint64(s.Issued.Unix()))
 	p = binary.BigEndian.AppendUint64(p, uint64(s.Expires.Unix()))
 	p = append(p, s.ID[:]...)
+	p = binary.BigEndian.AppendUint64(p, uint64(s.Issued.Unix())) // authenticated: Issued when unset
 	p = binary.BigEndian.AppendUint16(p, uint16(len(s.JID)))
 	p = append(p, s.JID...)
 	want := resign(k, p, site)
@@ -324,7 +325,7 @@ func TestOpenErrors(t *testing.T) {
 	good := seal(t, r, testSession(aliceJID), site)
 	raw := decode(t, good)
 	payload := raw[:len(raw)-32]
-	other := seal(t, r, testSession("bob@example.org"), site)
+	other := seal(t, r, testSession("bobby@example.org"), site)
 	otherRaw := decode(t, other)
 
 	withVersion := func(v byte) string {
@@ -341,6 +342,12 @@ func TestOpenErrors(t *testing.T) {
 		off := 2 + len(key1.ID)
 		binary.BigEndian.PutUint64(p[off:], uint64(issued))
 		binary.BigEndian.PutUint64(p[off+8:], uint64(expires))
+		binary.BigEndian.PutUint64(p[off+8+8+16:], uint64(issued)) // authenticated = issued
+		return resign(key1, p, site)
+	}
+	badAuth := func(auth int64) string {
+		p := bytes.Clone(payload)
+		binary.BigEndian.PutUint64(p[2+len(key1.ID)+8+8+16:], uint64(auth))
 		return resign(key1, p, site)
 	}
 	issued := t0.Unix()
@@ -376,6 +383,7 @@ func TestOpenErrors(t *testing.T) {
 		{"MAC truncated", encode(raw[:len(raw)-1]), site, t0, ErrMalformed},
 		{"MAC missing", encode(payload), site, t0, ErrMalformed},
 		{"expiry not after issue, yet signed", badTimes(issued, issued), site, t0, ErrMalformed},
+		{"authenticated after issue, yet signed", badAuth(issued + 1), site, t0, ErrMalformed},
 
 		{"unknown key", seal(t, testRing(t, key2), testSession(aliceJID), site), site, t0, ErrUnknownKey},
 
@@ -448,7 +456,7 @@ func TestTamperEachByte(t *testing.T) {
 	r := testRing(t, k)
 	raw := decode(t, seal(t, r, testSession(aliceJID), site))
 	idEnd := 2 + len(k.ID)
-	jidLenAt := idEnd + 8 + 8 + 16
+	jidLenAt := idEnd + 8 + 8 + 16 + 8
 	for i := range raw {
 		for _, flip := range []byte{0x01, 0x80, 0xFF} {
 			var want error
@@ -659,4 +667,21 @@ func FuzzOpen(f *testing.F) {
 			t.Fatalf("resealed session %+v, want %+v", s2, s)
 		}
 	})
+}
+
+func TestAuthenticatedSurvivesARefresh(t *testing.T) {
+	r := testRing(t, testKey(t, 1))
+	s := testSession(aliceJID)
+	s.Authenticated = s.Issued.Add(-3 * time.Hour)
+	got, err := r.Open(seal(t, r, s, site), site, s.Issued)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Authenticated.Equal(s.Authenticated.Truncate(time.Second)) || got.ID != s.ID {
+		t.Errorf("opened %+v, sealed %+v", got, s)
+	}
+	s.Authenticated = s.Issued.Add(time.Hour)
+	if _, err := r.Seal(s, site); err == nil {
+		t.Error("Seal accepted an authentication time after the issue time")
+	}
 }
