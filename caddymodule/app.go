@@ -44,6 +44,11 @@ type App struct {
 	// KeepAlive is how often an idle connection is checked with a ping
 	// through the server. Default: 30s.
 	KeepAlive caddy.Duration `json:"keepalive,omitempty"`
+	// Limits bound the logins, against prompt bombing: each one sends a
+	// request to someone's XMPP client. They hold across every site of the
+	// config, since a person bombarded from two sites is bombarded all
+	// the same.
+	Limits *Limits `json:"limits,omitempty"`
 
 	key    string
 	gate   *gate
@@ -87,13 +92,55 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	a.gate = val.(*gate)
 	a.gate.useLogger(a.logger)
+	a.gate.revoked.useStorage(ctx.Storage())
+	a.gate.limits.set(a.Limits.resolve())
 	return nil
+}
+
+// Limits are the login limits; a zero field keeps its default.
+type Limits struct {
+	// JIDOpen is how many logins may wait for one address at once.
+	// Default: 3.
+	JIDOpen int `json:"jid_open,omitempty"`
+	// JIDPerWindow is how many logins one address may be asked in Window.
+	// Default: 10.
+	JIDPerWindow int `json:"jid_per_window,omitempty"`
+	// IPOpen is how many logins may wait for one client IP at once.
+	// Default: 10.
+	IPOpen int `json:"ip_open,omitempty"`
+	// IPPerWindow is how many logins one client IP may start in Window.
+	// Default: 30.
+	IPPerWindow int `json:"ip_per_window,omitempty"`
+	// Window is the span of the per-window limits. Default: 10m.
+	Window caddy.Duration `json:"window,omitempty"`
+	// MaxPending is how many logins may wait in all. Default: 10000.
+	MaxPending int `json:"max_pending,omitempty"`
+}
+
+// resolve fills in the defaults.
+func (l *Limits) resolve() limits {
+	out := defaultLimits
+	if l == nil {
+		return out
+	}
+	for _, f := range []struct {
+		v   int
+		dst *int
+	}{{l.JIDOpen, &out.PerJIDOpen}, {l.JIDPerWindow, &out.PerJIDWindow}, {l.IPOpen, &out.PerIPOpen}, {l.IPPerWindow, &out.PerIPWindow}, {l.MaxPending, &out.MaxOpen}} {
+		if f.v > 0 {
+			*f.dst = f.v
+		}
+	}
+	if l.Window > 0 {
+		out.Window = time.Duration(l.Window)
+	}
+	return out
 }
 
 // Start starts connecting, in the background. It never fails for a
 // network reason, so an XMPP server that is down does not stop Caddy.
 func (a *App) Start() error {
-	a.gate.comp.Start()
+	a.gate.start()
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -24,6 +25,12 @@ func init() {
 //		secret    <secret>
 //		name      <disco name>
 //		keepalive <duration>
+//		limits {
+//			jid         <open> <per window>
+//			ip          <open> <per window>
+//			window      <duration>
+//			max_pending <n>
+//		}
 //	}
 func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 	if existing != nil {
@@ -55,12 +62,58 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = oneArg(d, &a.Name)
 		case "keepalive":
 			err = durationArg(d, &a.KeepAlive)
+		case "limits":
+			a.Limits = new(Limits)
+			err = a.Limits.unmarshalCaddyfile(d)
 		default:
-			return d.Errf("xmpp_auth: unknown option %q (want server, domain, secret, name or keepalive)", d.Val())
+			return d.Errf("xmpp_auth: unknown option %q (want server, domain, secret, name, keepalive or limits)", d.Val())
 		}
 		if err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// unmarshalCaddyfile reads the limits block of the global option.
+func (l *Limits) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch d.Val() {
+		case "jid":
+			err = intArgs(d, &l.JIDOpen, &l.JIDPerWindow)
+		case "ip":
+			err = intArgs(d, &l.IPOpen, &l.IPPerWindow)
+		case "window":
+			err = durationArg(d, &l.Window)
+		case "max_pending":
+			err = intArgs(d, &l.MaxPending)
+		default:
+			return d.Errf("xmpp_auth: limits: unknown option %q (want jid, ip, window or max_pending)", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// intArgs reads exactly len(dst) positive integers.
+func intArgs(d *caddyfile.Dispenser, dst ...*int) error {
+	name := d.Val()
+	args := d.RemainingArgs()
+	if len(args) != len(dst) {
+		return d.Errf("xmpp_auth: %s takes %d number(s), got %d", name, len(dst), len(args))
+	}
+	for i, a := range args {
+		n, err := strconv.Atoi(a)
+		if err != nil || n <= 0 {
+			return d.Errf("xmpp_auth: %s: %q is not a positive whole number", name, a)
+		}
+		*dst[i] = n
 	}
 	return nil
 }
@@ -75,7 +128,11 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 //		user_header      <header>
 //		cookie_name      <name>
 //		path_prefix      <path>
-//		session_key      <secret>
+//		session_key      <secret>...
+//		idle_timeout     <duration>
+//		cookie_domain    <domain>
+//		cookie_path      <path>
+//		cookie_same_site lax|strict|none
 //		site_name        <name>
 //		language         <en|fr>
 //	}
@@ -116,15 +173,27 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = oneArg(d, &h.CookieName)
 		case "path_prefix":
 			err = oneArg(d, &h.PathPrefix)
-		case "session_key":
-			err = oneArg(d, &h.SessionKey)
+		case "session_key", "session_keys":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			h.SessionKeys = append(h.SessionKeys, args...)
+		case "idle_timeout":
+			err = durationArg(d, &h.IdleTimeout)
+		case "cookie_domain":
+			err = oneArg(d, &h.CookieDomain)
+		case "cookie_path":
+			err = oneArg(d, &h.CookiePath)
+		case "cookie_same_site":
+			err = oneArg(d, &h.CookieSameSite)
 		case "site_name":
 			err = oneArg(d, &h.SiteName)
 		case "language":
 			err = oneArg(d, &h.Language)
 		default:
 			return d.Errf("xmpp_auth: unknown option %q (want allow, deny, session_lifetime, login_timeout, user_header, "+
-				"cookie_name, path_prefix, session_key, site_name or language)", d.Val())
+				"cookie_name, cookie_domain, cookie_path, cookie_same_site, path_prefix, session_key, idle_timeout, site_name or language)", d.Val())
 		}
 		if err != nil {
 			return err

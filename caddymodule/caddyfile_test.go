@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -98,7 +99,11 @@ func TestParseDirective(t *testing.T) {
 			user_header X-Remote-User
 			cookie_name gate
 			path_prefix /_login/
-			session_key {env.KEY}
+			session_key {env.NEW} {env.OLD}
+			idle_timeout 30m
+			cookie_domain example.org
+			cookie_path /app
+			cookie_same_site strict
 			site_name "The Wiki"
 			language fr
 		}`, want: Handler{
@@ -106,7 +111,9 @@ func TestParseDirective(t *testing.T) {
 			Deny:            []string{"intern@example.net"},
 			SessionLifetime: 86400e9, LoginTimeout: 90e9,
 			UserHeader: "X-Remote-User", CookieName: "gate", PathPrefix: "/_login/",
-			SessionKey: "{env.KEY}", SiteName: "The Wiki", Language: "fr",
+			SessionKeys: []string{"{env.NEW}", "{env.OLD}"}, IdleTimeout: 30 * 60e9,
+			CookieDomain: "example.org", CookiePath: "/app", CookieSameSite: "strict",
+			SiteName: "The Wiki", Language: "fr",
 		}},
 		{name: "unknown option", input: "xmpp_auth {\n bogus 1\n}", wantErr: `unknown option "bogus"`},
 		{name: "missing value", input: "xmpp_auth {\n login_timeout\n}", wantErr: "login_timeout needs a value"},
@@ -146,6 +153,12 @@ func TestParseGlobalOption(t *testing.T) {
 		secret {file./run/secrets/component}
 		name "Example login"
 		keepalive 1m
+		limits {
+			jid 2 5
+			ip 20 60
+			window 30m
+			max_pending 500
+		}
 	}`))
 	if err != nil {
 		t.Fatal(err)
@@ -153,6 +166,22 @@ func TestParseGlobalOption(t *testing.T) {
 	if a.Server != "127.0.0.1:5348" || a.Domain != "auth.example.org" || a.Secret != "{file./run/secrets/component}" ||
 		a.Name != "Example login" || a.KeepAlive != 60e9 {
 		t.Errorf("parsed %+v", a)
+	}
+	if l := a.Limits.resolve(); l != (limits{PerJIDOpen: 2, PerJIDWindow: 5, PerIPOpen: 20, PerIPWindow: 60, Window: 30 * time.Minute, MaxOpen: 500}) {
+		t.Errorf("limits parsed as %+v", l)
+	}
+	if l := (*Limits)(nil).resolve(); l != defaultLimits {
+		t.Errorf("no limits block: %+v, want the defaults", l)
+	}
+	for in, want := range map[string]string{
+		"xmpp_auth {\n limits {\n jid 3\n }\n}":    "takes 2 number(s)",
+		"xmpp_auth {\n limits {\n ip 0 5\n }\n}":   "not a positive whole number",
+		"xmpp_auth {\n limits {\n burst 1\n }\n}":  `unknown option "burst"`,
+		"xmpp_auth {\n limits {\n window x\n }\n}": `window "x"`,
+	} {
+		if err := new(App).UnmarshalCaddyfile(caddyfile.NewTestDispenser(in)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: err = %v, want %q", in, err, want)
+		}
 	}
 	if err := new(App).UnmarshalCaddyfile(caddyfile.NewTestDispenser("xmpp_auth {\n port 1\n}")); err == nil ||
 		!strings.Contains(err.Error(), `unknown option "port"`) {

@@ -95,9 +95,9 @@ func (s *site) config(o options) []byte {
 	if o.Lifetime == "" {
 		o.Lifetime = "1h"
 	}
-	gate := map[string]any{"handler": "xmpp_auth", "login_timeout": o.LoginTimeout, "session_lifetime": o.Lifetime, "session_key": testSessionKey}
+	gate := map[string]any{"handler": "xmpp_auth", "login_timeout": o.LoginTimeout, "session_lifetime": o.Lifetime, "session_keys": []string{testSessionKey}}
 	if o.StoredKey {
-		delete(gate, "session_key")
+		delete(gate, "session_keys")
 	}
 	if o.Allow != nil {
 		gate["allow"] = o.Allow
@@ -694,3 +694,16 @@ func approve(t *testing.T, u *xmpptest.User, req xmpptest.Request) {
 func xmlEscape(s string) string {
 	return strings.NewReplacer("&", "&amp;", "'", "&apos;", "<", "&lt;", ">", "&gt;", `"`, "&quot;").Replace(s)
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+func jsonMarshal(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func caddyLoad(cfg []byte) error { return caddy.Load(cfg, true) }

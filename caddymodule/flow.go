@@ -3,7 +3,6 @@ package caddymodule
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -14,7 +13,6 @@ import (
 	"go.uber.org/zap"
 	"mellium.im/xmpp/jid"
 
-	"github.com/xepauth/caddy-xepauth/internal/session"
 	"github.com/xepauth/caddy-xepauth/xepauth"
 )
 
@@ -38,6 +36,8 @@ func (h *Handler) serveGate(w http.ResponseWriter, r *http.Request, name string)
 		return h.wait(w, r)
 	case "status":
 		return h.status(w, r)
+	case "logout":
+		return h.logout(w, r)
 	}
 	return h.renderPage(w, r, http.StatusNotFound, page{Kind: "notfound", Return: "/"})
 }
@@ -146,22 +146,6 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, l *login) error
 	h.logger.Info("login approved", zap.String("jid", l.jid.Bare().String()), zap.String("site", l.site))
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, l.returnTo, http.StatusSeeOther)
-	return nil
-}
-
-// issueSession sets the session cookie for a bare JID that has just
-// proved itself.
-func (h *Handler) issueSession(w http.ResponseWriter, r *http.Request, bare string) error {
-	now := time.Now()
-	value, err := h.ring.Seal(session.Session{
-		JID:     bare,
-		Issued:  now,
-		Expires: now.Add(time.Duration(h.SessionLifetime)),
-	}, siteOf(r))
-	if err != nil {
-		return fmt.Errorf("seal session cookie: %w", err)
-	}
-	setCookie(w, r, h.CookieName, value, "/", time.Duration(h.SessionLifetime))
 	return nil
 }
 

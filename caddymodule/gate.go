@@ -2,7 +2,9 @@ package caddymodule
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -13,13 +15,16 @@ import (
 // gate is what outlives a config reload: the component connection and the
 // logins in progress.
 type gate struct {
-	comp   *xepauth.Component
-	logins *logins
-	limits *limiter
-	csrf   csrfKey
-	log    *swapCore
-	ctx    context.Context
-	cancel context.CancelFunc
+	comp    *xepauth.Component
+	logins  *logins
+	limits  *limiter
+	csrf    csrfKey
+	revoked *revocations
+	basic   basicState // Basic transactions (basic.go)
+	once    sync.Once
+	log     *swapCore
+	ctx     context.Context
+	cancel  context.CancelFunc
 }
 
 func newGate(cfg xepauth.Config, log *zap.Logger) (*gate, error) {
@@ -30,7 +35,22 @@ func newGate(cfg xepauth.Config, log *zap.Logger) (*gate, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &gate{comp: comp, logins: newLogins(), limits: newLimiter(defaultLimits), csrf: newCSRFKey(), log: core, ctx: ctx, cancel: cancel}, nil
+	return &gate{comp: comp, logins: newLogins(), limits: newLimiter(defaultLimits), csrf: newCSRFKey(), revoked: newRevocations(), log: core, ctx: ctx, cancel: cancel}, nil
+}
+
+// start connects and starts keeping the revocation list fresh; only the
+// first call does anything, so every config that shares the gate may call it.
+func (g *gate) start() {
+	g.once.Do(func() {
+		g.comp.Start()
+		log := zap.New(g.log).Named("xmpp_auth")
+		// Read the list once before serving, so that a session revoked
+		// before a restart is refused from the first request on.
+		ctx, cancel := context.WithTimeout(g.ctx, 5*time.Second)
+		g.revoked.load(ctx, time.Now(), log)
+		cancel()
+		go g.revoked.keepLoading(g.ctx, log)
+	})
 }
 
 // useLogger points the gate's logs at the newest config's logger, since

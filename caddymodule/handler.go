@@ -48,21 +48,39 @@ type Handler struct {
 	// PathPrefix is where the gate serves its own pages. Default:
 	// /.xmpp-auth/
 	PathPrefix string `json:"path_prefix,omitempty"`
-	// SessionKey signs the cookies: at least 32 bytes, best given as a
-	// placeholder ({env.XEPAUTH_SESSION_KEY}). When empty, a key is
-	// generated once and kept in Caddy's storage, so a restart logs
-	// nobody out.
-	SessionKey string `json:"session_key,omitempty"`
+	// SessionKeys sign and verify the cookies: the first signs, all
+	// verify, so a key can be rotated without logging anyone out (add the
+	// new one first; drop the old one once its cookies have expired). Each
+	// at least 32 bytes, best given as a placeholder
+	// ({env.XEPAUTH_SESSION_KEY}). When empty, a key is generated once and
+	// kept in Caddy's storage, so a restart logs nobody out.
+	SessionKeys []string `json:"session_keys,omitempty"`
+	// IdleTimeout ends a session that has not been used for this long;
+	// every use extends it (the cookie is refreshed at most once a minute),
+	// up to SessionLifetime. Default: 0, no idle timeout.
+	IdleTimeout caddy.Duration `json:"idle_timeout,omitempty"`
+	// CookieDomain, when set, makes one login valid on every host under
+	// that domain (for example example.org for wiki.example.org and
+	// git.example.org). A public suffix is refused. Default: the request's
+	// host only.
+	CookieDomain string `json:"cookie_domain,omitempty"`
+	// CookiePath limits the session cookie to a path. Default: /.
+	CookiePath string `json:"cookie_path,omitempty"`
+	// CookieSameSite is lax, strict or none (none requires HTTPS).
+	// Default: lax, so the cookie comes along when a visitor follows a link
+	// to the site.
+	CookieSameSite string `json:"cookie_same_site,omitempty"`
 	// SiteName names the site in the XMPP message and on the pages.
 	// Default: the request's host.
 	SiteName string `json:"site_name,omitempty"`
 	// Language of the XMPP message body ("en", "fr"). Default: en.
 	Language string `json:"language,omitempty"`
 
-	gate    *gate
-	ring    *session.Ring
-	allowed access
-	logger  *zap.Logger
+	gate     *gate
+	ring     *session.Ring
+	allowed  access
+	sameSite http.SameSite
+	logger   *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
@@ -111,12 +129,27 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.Language == "" {
 		h.Language = "en"
 	}
-	key := caddy.NewReplacer().ReplaceKnown(h.SessionKey, "")
-	if h.SessionKey != "" && key == "" {
-		return fmt.Errorf("xmpp_auth handler: session_key %q is empty once resolved (is the variable set?); "+
-			"remove the option to use a key kept in Caddy's storage", h.SessionKey)
+	if h.CookiePath == "" {
+		h.CookiePath = "/"
 	}
-	h.ring, err = loadRing(ctx, key)
+	if h.CookieSameSite == "" {
+		h.CookieSameSite = "lax"
+	}
+	if h.sameSite, err = parseSameSite(h.CookieSameSite); err != nil {
+		return fmt.Errorf("xmpp_auth handler: %w", err)
+	}
+	if h.CookieDomain, err = checkCookieDomain(h.CookieDomain); err != nil {
+		return fmt.Errorf("xmpp_auth handler: %w", err)
+	}
+	repl := caddy.NewReplacer()
+	keys := make([]string, len(h.SessionKeys))
+	for i, k := range h.SessionKeys {
+		if keys[i] = repl.ReplaceKnown(k, ""); keys[i] == "" {
+			return fmt.Errorf("xmpp_auth handler: session key %q is empty once resolved (is the variable set?); "+
+				"remove the option to use a key kept in Caddy's storage", k)
+		}
+	}
+	h.ring, err = loadRing(ctx, keys)
 	if err != nil {
 		return fmt.Errorf("xmpp_auth handler: session key: %w", err)
 	}
@@ -152,12 +185,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if page, ok := h.gatePage(r); ok {
 		return h.serveGate(w, r, page)
 	}
-	if jid, ok := h.sessionJID(r); ok {
-		if !h.allowed.admits(jid) {
-			return h.forbidden(w, r, jid)
+	if s, ok := h.session(w, r); ok {
+		if !h.allowed.admits(s.JID) {
+			return h.forbidden(w, r, s.JID)
 		}
-		h.pass(r, jid)
+		h.pass(r, s.JID)
 		return next.ServeHTTP(w, r)
+	}
+	if done, err := h.serveWithoutSession(w, r, next); done {
+		return err
 	}
 	return h.challenge(w, r)
 }
@@ -184,22 +220,6 @@ func originalRequest(r *http.Request) *http.Request {
 	return r
 }
 
-// sessionJID returns the JID of a valid session cookie for this site.
-func (h *Handler) sessionJID(r *http.Request) (string, bool) {
-	c, err := r.Cookie(h.CookieName)
-	if err != nil {
-		return "", false
-	}
-	s, err := h.ring.Open(c.Value, siteOf(r), time.Now())
-	if err != nil {
-		if ce := h.logger.Check(zap.DebugLevel, "session cookie refused"); ce != nil {
-			ce.Write(zap.Error(err), zap.String("remote_ip", r.RemoteAddr))
-		}
-		return "", false
-	}
-	return s.JID, true
-}
-
 // pass prepares the request for the upstream: who the visitor is, and
 // nothing of the gate's own cookies, which are the gate's secret.
 func (h *Handler) pass(r *http.Request, jid string) {
@@ -217,7 +237,7 @@ func (h *Handler) challenge(w http.ResponseWriter, r *http.Request) error {
 	// Whatever the client sent as the user header must not survive, even
 	// on the way to an error handler.
 	deleteHeader(r.Header, h.UserHeader)
-	if wantsHTML(r) {
+	if wantsHTML(r) && !isUpgradeRequest(r) {
 		// A form sent while logged out is not delivered: the page says so,
 		// and the visitor comes back to the same URL to send it again.
 		resend := r.Method != http.MethodGet && r.Method != http.MethodHead

@@ -19,15 +19,19 @@ import (
 // site.
 const storageKey = "xmpp_auth/session_key"
 
-// loadRing returns the key ring: the configured key, or else the one kept
+// loadRing returns the key ring: the configured keys, or else the one kept
 // in storage, generated there the first time.
-func loadRing(ctx caddy.Context, configured string) (*session.Ring, error) {
-	if configured != "" {
-		k, err := session.KeyFromSecret([]byte(configured))
-		if err != nil {
-			return nil, fmt.Errorf("session_key: %w (generate one with: head -c 32 /dev/urandom | base64)", err)
+func loadRing(ctx caddy.Context, configured []string) (*session.Ring, error) {
+	if len(configured) > 0 {
+		keys := make([]session.Key, len(configured))
+		for i, secret := range configured {
+			k, err := session.KeyFromSecret([]byte(secret))
+			if err != nil {
+				return nil, fmt.Errorf("session key %d: %w (generate one with: head -c 32 /dev/urandom | base64)", i+1, err)
+			}
+			keys[i] = k
 		}
-		return session.NewRing(k)
+		return session.NewRing(keys...)
 	}
 	k, err := storedKey(ctx, ctx.Storage())
 	if err != nil {

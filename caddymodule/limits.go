@@ -55,6 +55,13 @@ func newLimiter(l limits) *limiter {
 	return &limiter{lim: l, byJID: make(map[string]*counter), byIP: make(map[string]*counter)}
 }
 
+// set changes the limits, for a reload; logins already admitted stay.
+func (l *limiter) set(lim limits) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lim = lim
+}
+
 // acquire admits a new login for jid from ip, or says which limit it hits.
 // Every successful acquire must be followed by one release.
 func (l *limiter) acquire(jid, ip string, now time.Time) error {

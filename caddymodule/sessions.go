@@ -1,0 +1,170 @@
+package caddymodule
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/net/publicsuffix"
+
+	"github.com/xepauth/caddy-xepauth/internal/session"
+)
+
+// refreshAfter is how old a cookie must be before an idle timeout refreshes
+// it: at most one new cookie a minute per visitor keeps the cost of a
+// request flat.
+const refreshAfter = time.Minute
+
+// session returns the visitor's valid, unrevoked session for this site.
+// With an idle timeout it also refreshes the cookie when it is due.
+func (h *Handler) session(w http.ResponseWriter, r *http.Request) (session.Session, bool) {
+	c, err := r.Cookie(h.CookieName)
+	if err != nil {
+		return session.Session{}, false
+	}
+	now := time.Now()
+	s, err := h.ring.Open(c.Value, h.cookieSite(r), now)
+	if err != nil {
+		if ce := h.logger.Check(zap.DebugLevel, "session cookie refused"); ce != nil {
+			ce.Write(zap.Error(err), zap.String("remote_ip", r.RemoteAddr))
+		}
+		return session.Session{}, false
+	}
+	// The absolute lifetime as configured now, which may be shorter than
+	// when the cookie was made.
+	if !now.Before(s.Authenticated.Add(time.Duration(h.SessionLifetime))) || h.gate.revoked.revoked(s.ID, now) {
+		return session.Session{}, false
+	}
+	if h.IdleTimeout > 0 && now.Sub(s.Issued) >= refreshAfter {
+		if err := h.setSession(w, r, s, now); err != nil {
+			h.logger.Warn("cannot refresh a session cookie", zap.Error(err))
+		}
+	}
+	return s, true
+}
+
+// logout ends the session: the cookie is cleared, and its id goes on the
+// revocation list until the session would have expired, so a copy of the
+// cookie (another device, a stolen one) stops working too. GET works as
+// well as POST: links to log out are what sites have, and the worst a
+// forged one can do is log someone out.
+func (h *Handler) logout(w http.ResponseWriter, r *http.Request) error {
+	c, err := r.Cookie(h.CookieName)
+	if err == nil {
+		now := time.Now()
+		if s, err := h.ring.Open(c.Value, h.cookieSite(r), now); err == nil {
+			until := s.Authenticated.Add(time.Duration(h.SessionLifetime))
+			if s.Expires.After(until) {
+				until = s.Expires
+			}
+			if err := h.gate.revoked.revoke(r.Context(), s.ID, until); err != nil {
+				h.logger.Error("logout: the session is revoked here but could not be stored", zap.Error(err))
+			}
+			h.logger.Info("logged out", zap.String("jid", s.JID), zap.String("site", h.cookieSite(r)))
+		}
+	}
+	h.setSessionCookie(w, r, "", 0)
+	setCookie(w, r, h.loginCookieName(), "", h.PathPrefix, 0)
+	if wantsHTML(r) {
+		return h.renderPage(w, r, http.StatusOK, page{Kind: "loggedout", Return: "/"})
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// issueSession sets the session cookie for a bare JID that has just
+// proved itself.
+func (h *Handler) issueSession(w http.ResponseWriter, r *http.Request, bare string) error {
+	now := time.Now()
+	return h.setSession(w, r, session.Session{JID: bare, Authenticated: now}, now)
+}
+
+// setSession seals s, issued now, and sets it as the session cookie. It
+// expires at the end of the session's lifetime or, with an idle timeout,
+// when the visitor has been away that long, whichever comes first.
+func (h *Handler) setSession(w http.ResponseWriter, r *http.Request, s session.Session, now time.Time) error {
+	s.Issued = now
+	s.Expires = s.Authenticated.Add(time.Duration(h.SessionLifetime))
+	if idle := now.Add(time.Duration(h.IdleTimeout)); h.IdleTimeout > 0 && idle.Before(s.Expires) {
+		s.Expires = idle
+	}
+	value, err := h.ring.Seal(s, h.cookieSite(r))
+	if err != nil {
+		return fmt.Errorf("seal session cookie: %w", err)
+	}
+	h.setSessionCookie(w, r, value, s.Expires.Sub(now))
+	return nil
+}
+
+// setSessionCookie sets (or, with an empty value, clears) the session
+// cookie with the configured attributes.
+func (h *Handler) setSessionCookie(w http.ResponseWriter, r *http.Request, value string, maxAge time.Duration) {
+	c := &http.Cookie{
+		Name:     h.CookieName,
+		Value:    value,
+		Path:     h.CookiePath,
+		HttpOnly: true,
+		Secure:   r.TLS != nil || h.sameSite == http.SameSiteNoneMode,
+		SameSite: h.sameSite,
+	}
+	if h.CookieDomain != "" && inDomain(siteOf(r), h.CookieDomain) {
+		c.Domain = h.CookieDomain
+	}
+	if value != "" && maxAge > 0 {
+		c.MaxAge = int((maxAge + time.Second - 1) / time.Second)
+	} else {
+		c.MaxAge = -1
+	}
+	http.SetCookie(w, c)
+}
+
+// cookieSite is the name a session is bound to: the cookie domain when
+// one is set and the request is under it (one login for all its hosts),
+// else the request's host.
+func (h *Handler) cookieSite(r *http.Request) string {
+	host := siteOf(r)
+	if h.CookieDomain != "" && inDomain(host, h.CookieDomain) {
+		return h.CookieDomain
+	}
+	return host
+}
+
+// inDomain reports whether host is domain or under it.
+func inDomain(host, domain string) bool {
+	return host == domain || strings.HasSuffix(host, "."+domain)
+}
+
+func parseSameSite(s string) (http.SameSite, error) {
+	switch strings.ToLower(s) {
+	case "lax":
+		return http.SameSiteLaxMode, nil
+	case "strict":
+		return http.SameSiteStrictMode, nil
+	case "none":
+		return http.SameSiteNoneMode, nil
+	}
+	return 0, fmt.Errorf("cookie_same_site %q: want lax, strict or none", s)
+}
+
+// checkCookieDomain normalises a cookie domain and refuses one that would
+// share the session with strangers: a public suffix such as co.uk or
+// github.io, where anyone can have a host.
+func checkCookieDomain(d string) (string, error) {
+	d = strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(d), "."), "."))
+	if d == "" {
+		return "", nil
+	}
+	if strings.ContainsAny(d, "/:@ ") {
+		return "", fmt.Errorf("cookie_domain %q is not a domain name", d)
+	}
+	if !strings.Contains(d, ".") {
+		return "", fmt.Errorf("cookie_domain %q has a single label; browsers refuse such cookie domains", d)
+	}
+	if suffix, _ := publicsuffix.PublicSuffix(d); suffix == d {
+		return "", fmt.Errorf("cookie_domain %q is a public suffix: a cookie for it would reach other people's sites", d)
+	}
+	return d, nil
+}
