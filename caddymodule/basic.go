@@ -55,8 +55,8 @@ const (
 	// basicMaxTxID bounds the transaction id, in bytes after decoding.
 	basicMaxTxID = 64
 	// basicMaxHeader bounds the Base64 credentials: room for a full JID
-	// of RFC 7622's maximum size, percent-encoded.
-	basicMaxHeader = 12 << 10
+	// of RFC 7622's maximum size (3071 bytes), all percent-encoded.
+	basicMaxHeader = 16 << 10
 	// basicMaxURL bounds the URL sent in the <confirm/> and shown to the
 	// person who answers.
 	basicMaxURL = 4096
@@ -290,7 +290,8 @@ func (h *Handler) serveBasic(w http.ResponseWriter, r *http.Request, next caddyh
 			URL:      target,
 			Method:   r.Method,
 			Code:     cred.txid,
-			Language: h.Language,
+			Language: h.messageLang(r),
+			Messages: h.xmppMessages(),
 		}
 		usedFor := max(2*timeout, 2*basicCarryOver)
 		log.Info("login asked (Basic)")

@@ -509,8 +509,8 @@ func TestWebSocketPassesWithASessionAndGets401Without(t *testing.T) {
 
 	// Without a session: 401 and the challenge, never the login page, even
 	// for a client that accepts HTML.
-	resp, br, _ := dialUpgrade(t, s.addr, "Accept", "text/html,*/*", "Sec-Fetch-Mode", "websocket")
-	body, _ := io.ReadAll(io.LimitReader(br, 4096))
+	resp, _, _ := dialUpgrade(t, s.addr, "Accept", "text/html,*/*", "Sec-Fetch-Mode", "websocket")
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("WWW-Authenticate") != `Basic realm="xmpp"` ||
 		strings.Contains(string(body), "<") || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {

@@ -134,7 +134,9 @@ func intArgs(d *caddyfile.Dispenser, dst ...*int) error {
 //		cookie_path      <path>
 //		cookie_same_site lax|strict|none
 //		site_name        <name>
-//		language         <en|fr>
+//		language         <lang>
+//		messages         <file>
+//		templates        <folder>
 //	}
 func parseDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	handler := new(Handler)
@@ -191,9 +193,13 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = oneArg(d, &h.SiteName)
 		case "language":
 			err = oneArg(d, &h.Language)
+		case "messages":
+			err = oneArg(d, &h.Messages)
+		case "templates":
+			err = oneArg(d, &h.Templates)
 		default:
 			return d.Errf("xmpp_auth: unknown option %q (want allow, deny, session_lifetime, login_timeout, user_header, "+
-				"cookie_name, cookie_domain, cookie_path, cookie_same_site, path_prefix, session_key, idle_timeout, site_name or language)", d.Val())
+				"cookie_name, cookie_domain, cookie_path, cookie_same_site, path_prefix, session_key, idle_timeout, site_name, language, messages or templates)", d.Val())
 		}
 		if err != nil {
 			return err

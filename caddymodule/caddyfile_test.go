@@ -106,6 +106,8 @@ func TestParseDirective(t *testing.T) {
 			cookie_same_site strict
 			site_name "The Wiki"
 			language fr
+			messages /etc/caddy/messages.lang
+			templates /etc/caddy/xmpp-auth
 		}`, want: Handler{
 			Allow:           []string{"alice@example.org", "example.net", "bob@example.com"},
 			Deny:            []string{"intern@example.net"},
@@ -114,6 +116,7 @@ func TestParseDirective(t *testing.T) {
 			SessionKeys: []string{"{env.NEW}", "{env.OLD}"}, IdleTimeout: 30 * 60e9,
 			CookieDomain: "example.org", CookiePath: "/app", CookieSameSite: "strict",
 			SiteName: "The Wiki", Language: "fr",
+			Messages: "/etc/caddy/messages.lang", Templates: "/etc/caddy/xmpp-auth",
 		}},
 		{name: "unknown option", input: "xmpp_auth {\n bogus 1\n}", wantErr: `unknown option "bogus"`},
 		{name: "missing value", input: "xmpp_auth {\n login_timeout\n}", wantErr: "login_timeout needs a value"},

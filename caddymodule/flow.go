@@ -47,14 +47,14 @@ func (h *Handler) serveGate(w http.ResponseWriter, r *http.Request, name string)
 func (h *Handler) startLogin(w http.ResponseWriter, r *http.Request) error {
 	r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
 	if err := r.ParseForm(); err != nil {
-		return h.renderPage(w, r, http.StatusBadRequest, page{Kind: "login", Return: "/", Error: "The form could not be read. Please try again."})
+		return h.renderPage(w, r, http.StatusBadRequest, page{Kind: "login", Return: "/", Error: "err_form_unreadable"})
 	}
 	ret := safeReturn(r.PostForm.Get("return"))
 	typed := strings.TrimSpace(r.PostForm.Get("jid"))
 	p := page{Kind: "login", Return: ret, JID: typed, Resend: r.PostForm.Get("resend") != ""}
 
 	if !sameOrigin(r) || !h.gate.csrf.valid(r, h.preCookieName(), r.PostForm.Get("csrf")) {
-		p.Error = "This form has expired or came from another site. Please send it again."
+		p.Error = "err_form_expired"
 		return h.renderPage(w, r, http.StatusForbidden, p)
 	}
 	addr, err := parseVisitorJID(typed)
@@ -94,7 +94,8 @@ func (h *Handler) startLogin(w http.ResponseWriter, r *http.Request) error {
 		URL:      scheme(r) + "://" + r.Host + ret,
 		Method:   http.MethodGet,
 		Code:     l.code,
-		Language: h.Language,
+		Language: h.messageLang(r),
+		Messages: h.xmppMessages(),
 	}
 	timeout := time.Duration(h.LoginTimeout)
 	h.gate.logins.start(h.gate.ctx, h.gate.comp, l, req, timeout, func() { h.gate.limits.release(bare, ip) })
@@ -189,15 +190,15 @@ func (h *Handler) loginOf(r *http.Request) *login {
 func parseVisitorJID(s string) (jid.JID, error) {
 	s = strings.TrimPrefix(strings.TrimSpace(s), "xmpp:")
 	if s == "" {
-		return jid.JID{}, errBadJID("Please type your XMPP address, like name@example.org.")
+		return jid.JID{}, errBadJID("err_jid_empty")
 	}
 	j, err := jid.Parse(s)
 	if err != nil || j.Localpart() == "" {
-		return jid.JID{}, errBadJID("That is not an XMPP address. It looks like name@example.org.")
+		return jid.JID{}, errBadJID("err_jid_invalid")
 	}
 	// The bare JID goes into the cookie, which must stay small.
 	if len(j.Bare().String()) > maxJIDLen {
-		return jid.JID{}, errBadJID("That address is too long.")
+		return jid.JID{}, errBadJID("err_jid_too_long")
 	}
 	return j, nil
 }
@@ -206,6 +207,8 @@ func parseVisitorJID(s string) (jid.JID, error) {
 // real address, and low enough to keep the session cookie under 1 KB.
 const maxJIDLen = 512
 
+// errBadJID is why a typed address was refused: a key of the page texts
+// (texts_en.go); the login page shows its text in the visitor's language.
 type errBadJID string
 
 func (e errBadJID) Error() string { return string(e) }

@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"errors"
 	"fmt"
+	"html/template"
 	"net"
 	"net/http"
 	"strings"
@@ -73,13 +74,26 @@ type Handler struct {
 	// SiteName names the site in the XMPP message and on the pages.
 	// Default: the request's host.
 	SiteName string `json:"site_name,omitempty"`
-	// Language of the XMPP message body ("en", "fr"). Default: en.
+	// Language is the site's default language, for the pages and the XMPP
+	// message: each request gets the best of its Accept-Language among the
+	// languages there are (en, fr, and those of the messages file for the
+	// message), and this one when none fits. Default: en.
 	Language string `json:"language,omitempty"`
+	// Messages is a file of XMPP message texts, one lang=text line per
+	// language, as the reference component's messages.lang (see the
+	// README). Read at every config load. Default: the built-in texts.
+	Messages string `json:"messages,omitempty"`
+	// Templates is a folder whose page.html replaces the built-in page
+	// template (see the README for the data it gets). Read at every config
+	// load. Default: the built-in page.
+	Templates string `json:"templates,omitempty"`
 
 	gate     *gate
 	ring     *session.Ring
 	allowed  access
 	sameSite http.SameSite
+	langs    languages
+	pages    *template.Template
 	logger   *zap.Logger
 }
 
@@ -126,8 +140,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if !strings.HasSuffix(h.PathPrefix, "/") {
 		h.PathPrefix += "/"
 	}
-	if h.Language == "" {
-		h.Language = "en"
+	if err := h.provisionLanguages(); err != nil {
+		return fmt.Errorf("xmpp_auth handler: %w", err)
 	}
 	if h.CookiePath == "" {
 		h.CookiePath = "/"

@@ -5,27 +5,43 @@ import (
 	"crypto/rand"
 	"embed"
 	"encoding/base64"
+	"fmt"
 	"html/template"
+	"io"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 )
 
 //go:embed pages/*.html
 var pageFiles embed.FS
 
-// pageTemplate is parsed once: the pages are part of the binary and do not
-// change while it runs.
-var pageTemplate = template.Must(template.ParseFS(pageFiles, "pages/*.html"))
+// pageTemplate is the built-in page, parsed once: it is part of the binary
+// and does not change while it runs. The templates option replaces it.
+var pageTemplate = template.Must(newPageTemplate().ParseFS(pageFiles, "pages/*.html"))
 
-// page is what a gate page shows. Kind picks the page: login, wait,
-// denied, timeout, unreachable, notallowed, expired, notfound.
+// newPageTemplate is where every page template starts, built-in or not: a
+// missing key (.T.no_such_text) is an error, not an empty string.
+func newPageTemplate() *template.Template {
+	return template.New("page.html").Option("missingkey=error")
+}
+
+// page is what a gate page shows: the data of the template page.html
+// (documented in the README, under "Languages and templates"). Kind picks
+// the page: login, wait, denied, timeout, unreachable, notallowed, busy,
+// forbidden, loggedout, expired, notfound.
 type page struct {
 	Kind    string
+	Lang    string            // the page's language, for <html lang>: en, fr
+	T       map[string]string // the texts in Lang, fields filled in
 	Site    string
 	Prefix  string
 	Return  string // where "try again" and a finished login lead
 	JID     string
 	Code    string
-	Error   string
+	Error   string // on the login page: a key of T when set by the gate, shown as its text
 	Seconds int
 	Limit   string // for busy: "jid", "ip" or "all"
 	CSRF    string // the login form's token
@@ -45,13 +61,20 @@ func (h *Handler) renderPage(w http.ResponseWriter, r *http.Request, status int,
 	var nonce [12]byte
 	_, _ = rand.Read(nonce[:])
 	p.Nonce = base64.StdEncoding.EncodeToString(nonce[:])
+	p.translate(h.pageLang(r))
 
+	tmpl := h.pages
+	if tmpl == nil {
+		tmpl = pageTemplate
+	}
 	var buf bytes.Buffer
-	if err := pageTemplate.ExecuteTemplate(&buf, "page.html", p); err != nil {
+	if err := tmpl.ExecuteTemplate(&buf, "page.html", p); err != nil {
 		return err
 	}
 	hdr := w.Header()
 	hdr.Set("Content-Type", "text/html; charset=utf-8")
+	hdr.Set("Content-Language", p.Lang)
+	hdr.Add("Vary", "Accept-Language")
 	hdr.Set("Cache-Control", "no-store")
 	hdr.Set("X-Content-Type-Options", "nosniff")
 	hdr.Set("Referrer-Policy", "same-origin")
@@ -63,4 +86,104 @@ func (h *Handler) renderPage(w http.ResponseWriter, r *http.Request, status int,
 	}
 	_, err := w.Write(buf.Bytes())
 	return err
+}
+
+// translate sets the page's language and texts: each text with {site},
+// {jid}, {code} and {seconds} filled in, and the error key turned into its
+// text.
+func (p *page) translate(lang string) {
+	src, ok := pageTexts[lang]
+	if !ok {
+		lang, src = "en", pageTexts["en"]
+	}
+	fill := strings.NewReplacer("{site}", p.Site, "{jid}", p.JID, "{code}", p.Code, "{seconds}", strconv.Itoa(p.Seconds))
+	p.Lang = lang
+	p.T = make(map[string]string, len(src))
+	for k, v := range src {
+		p.T[k] = fill.Replace(v)
+	}
+	if t, ok := p.T[p.Error]; ok && strings.HasPrefix(p.Error, "err_") {
+		p.Error = t
+	}
+}
+
+// samplePages are one of each page the gate shows, with every optional
+// part: a template must render them all, in every language, to be used.
+func samplePages() []page {
+	base := page{Site: "wiki.example.org", Prefix: "/.xmpp-auth/", Return: "/private/page?x=1", JID: "alice@example.org",
+		Code: "K7QF2M", Seconds: 120, CSRF: "sample-token", Nonce: "c2FtcGxlLW5vbmNl"}
+	var out []page
+	add := func(kind string, change func(*page)) {
+		p := base
+		p.Kind = kind
+		if change != nil {
+			change(&p)
+		}
+		out = append(out, p)
+	}
+	add("login", func(p *page) { p.JID = "" })
+	add("login", func(p *page) { p.JID, p.Error, p.Resend = "not an address", "err_jid_invalid", true })
+	add("wait", nil)
+	add("wait", func(p *page) { p.Resend = true })
+	add("denied", nil)
+	add("timeout", nil)
+	add("unreachable", nil)
+	add("unreachable", func(p *page) { p.JID = "" })
+	add("notallowed", nil)
+	for _, limit := range []string{"all", "ip", "jid"} {
+		add("busy", func(p *page) { p.Limit = limit })
+	}
+	add("forbidden", nil)
+	add("loggedout", nil)
+	add("expired", nil)
+	add("notfound", nil)
+	return out
+}
+
+// checkPages renders every sample page in every language, so that a
+// template that refers to a missing text or field fails when the config
+// is loaded instead of in front of a visitor.
+func checkPages(t *template.Template) error {
+	for _, lang := range pageLanguages {
+		for _, p := range samplePages() {
+			p.translate(lang)
+			if err := t.ExecuteTemplate(io.Discard, "page.html", p); err != nil {
+				return fmt.Errorf("the %s page in %s does not render: %w", p.Kind, lang, err)
+			}
+		}
+	}
+	return nil
+}
+
+// loadTemplates reads the templates option's folder: its page.html
+// replaces the built-in page, and its other .html files are parsed with
+// it, for the {{define}}s page.html may use.
+func loadTemplates(dir string) (*template.Template, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("templates: %w", err)
+	}
+	var files []string
+	found := false
+	for _, e := range entries {
+		if e.IsDir() || !strings.HasSuffix(e.Name(), ".html") {
+			continue
+		}
+		files = append(files, filepath.Join(dir, e.Name()))
+		found = found || e.Name() == "page.html"
+	}
+	if !found {
+		return nil, fmt.Errorf("templates %s: no page.html in this folder; it is the file that replaces the built-in page", dir)
+	}
+	t, err := newPageTemplate().ParseFiles(files...)
+	if err != nil {
+		return nil, fmt.Errorf("templates %s: %w", dir, err)
+	}
+	if main := t.Lookup("page.html"); main == nil || main.Tree == nil || strings.TrimSpace(main.Tree.Root.String()) == "" {
+		return nil, fmt.Errorf("templates %s: page.html is empty outside its {{define}} blocks; it must be the page itself", dir)
+	}
+	if err := checkPages(t); err != nil {
+		return nil, fmt.Errorf("templates %s: page.html: %w", dir, err)
+	}
+	return t, nil
 }

@@ -16,7 +16,7 @@ if ! command -v go >/dev/null 2>&1; then
 	exit 1
 fi
 
-bash scripts/install-prosody.sh
+bash scripts/install-packages.sh prosody
 
 echo "demo: building and starting (the first build takes a minute or two)…" >&2
 exec go run ./internal/cmd/demo "$@"

@@ -5,9 +5,10 @@
 #
 #   bash scripts/test.sh
 #
-# It installs Prosody (Debian package prosody) when it is missing. Nothing
-# is skipped: the end-to-end tests skip only under go test -short, which
-# this script never passes.
+# It installs Prosody and Chromium (Debian packages prosody and chromium:
+# the XMPP server of the end-to-end tests, the browser of the browser
+# tests) when they are missing. Nothing is skipped: the end-to-end tests
+# skip only under go test -short, which this script never passes.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -21,9 +22,9 @@ step() {
 	echo "==> $*"
 }
 
-step "Prosody"
-bash scripts/install-prosody.sh
-echo "found $(command -v prosody)"
+step "Debian packages: prosody, chromium"
+bash scripts/install-packages.sh prosody chromium
+echo "found $(command -v prosody) and $(command -v chromium || command -v chromium-browser)"
 
 step "gofmt"
 # Every Go file git knows of or would add (tracked, or new and not ignored).

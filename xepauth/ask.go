@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"encoding/xml"
 	"go.uber.org/zap"
@@ -90,6 +91,9 @@ func validate(req Request) error {
 	}
 	if err := (Confirm{ID: req.Code, Method: req.Method, URL: req.URL}).Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if req.Messages != nil && req.Code != "" && !strings.Contains(Body(req), req.Code) {
+		errs = append(errs, fmt.Errorf("the message text for language %q does not carry the code", req.Language))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("invalid request: %w", err)

@@ -21,9 +21,12 @@ type Request struct {
 	// Code is the transaction id: shown on the web page, sent in the
 	// <confirm/> and in the body, and accepted as a plain-text answer.
 	Code string
-	// Language picks the body's language ("en", "fr"); unknown languages
-	// fall back to English.
+	// Language picks the body's language ("en", "fr", "fr-CA"); unknown
+	// languages fall back to English.
 	Language string
+	// Messages, when set, supply the body's text (see Messages.Body); nil
+	// means the built-in texts (DefaultMessages).
+	Messages Messages
 }
 
 // Result is how an ask ended.

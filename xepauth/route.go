@@ -1,6 +1,9 @@
 package xepauth
 
 import (
+	"slices"
+	"strings"
+
 	"go.uber.org/zap"
 	"mellium.im/xmpp/jid"
 )
@@ -138,15 +141,19 @@ func (t *table) routeMessage(s *wireStanza, from jid.JID) {
 	t.log.Debug("dropped message without confirmation or text", zap.String("from", s.From))
 }
 
+// refusals are the words that refuse in plain text, normalised: the body
+// tells English readers to type "no" and French readers "non".
+var refusals = []string{"NON", "NO"}
+
 // routePlainTextLocked reads a chat answer from a client without XEP-0070:
-// the code approves; "no", alone or followed by the code, refuses.
+// the code approves; "no" or "non", alone or followed by the code, refuses.
 func (t *table) routePlainTextLocked(s *wireStanza, from jid.JID, text string) {
 	bare := from.Bare()
 	if a := t.byCodeLocked(bare, text); a != nil {
 		t.finishLocked(a, Outcome{Result: Approved, By: from, Via: "plaintext"})
 		return
 	}
-	if text == "NO" {
+	if slices.Contains(refusals, text) {
 		list := t.byBare[bare.String()]
 		if len(list) == 1 {
 			t.finishLocked(list[0], Outcome{Result: Denied, By: from, Via: "plaintext"})
@@ -156,10 +163,12 @@ func (t *table) routePlainTextLocked(s *wireStanza, from jid.JID, text string) {
 			zap.String("from", s.From), zap.Int("pending", len(list)))
 		return
 	}
-	if len(text) > 2 && text[:2] == "NO" {
-		if a := t.byCodeLocked(bare, text[2:]); a != nil {
-			t.finishLocked(a, Outcome{Result: Denied, By: from, Via: "plaintext"})
-			return
+	for _, word := range refusals {
+		if code, ok := strings.CutPrefix(text, word); ok {
+			if a := t.byCodeLocked(bare, code); a != nil {
+				t.finishLocked(a, Outcome{Result: Denied, By: from, Via: "plaintext"})
+				return
+			}
 		}
 	}
 	if other := t.byCodeLocked(jid.JID{}, text); other != nil {

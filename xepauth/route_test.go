@@ -115,6 +115,8 @@ func TestRouteMessage(t *testing.T) {
 		{name: "plain-text code approves", s: wireStanza{Type: "chat", Body: []string{"abc234"}}, from: "alice@localhost/conversations", want: "approved"},
 		{name: "plain-text code with spaces and dash approves", s: wireStanza{Type: "chat", Body: []string{" ABC-234.\n"}}, from: "alice@localhost/dino", want: "approved"},
 		{name: "plain-text no denies the only pending request", s: wireStanza{Type: "chat", Body: []string{"No"}}, from: "alice@localhost/dino", want: "denied"},
+		{name: "plain-text non (French) denies the only pending request", s: wireStanza{Type: "chat", Body: []string{"Non."}}, from: "alice@localhost/dino", want: "denied"},
+		{name: "plain-text non with the code denies", s: wireStanza{Type: "chat", Body: []string{"non ABC234"}}, from: "alice@localhost/dino", want: "denied"},
 		{name: "plain-text no with the code denies", s: wireStanza{Type: "chat", Body: []string{"no ABC234"}}, from: "alice@localhost/dino", want: "denied"},
 		{name: "another text is dropped", s: wireStanza{Type: "chat", Body: []string{"hello?"}}, from: "alice@localhost/dino"},
 		{name: "a chat state without body is dropped", s: wireStanza{Type: "chat", Thread: []string{"th1"}}, from: "alice@localhost/dino"},
