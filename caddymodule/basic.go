@@ -75,9 +75,11 @@ const (
 func (h *Handler) serveWithoutSession(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) (bool, error) {
 	if isCORSPreflight(r) {
 		// A preflight never carries credentials, and the browser sends
-		// the real request only if the upstream answers it.
+		// the real request only if the upstream answers it: the upstream
+		// answers, but only the CORS part of its answer comes back.
 		deleteHeader(r.Header, h.UserHeader)
-		return true, next.ServeHTTP(w, r)
+		stripCookies(r.Header, h.CookieName, h.loginCookieName(), h.preCookieName())
+		return true, next.ServeHTTP(&preflightWriter{ResponseWriter: w}, r)
 	}
 	cred, ok, err := parseBasicAuthorization(r.Header)
 	if !ok {
@@ -189,14 +191,8 @@ func checkTxID(id string) error {
 			return errBasic("control characters in the transaction id")
 		}
 	}
-	var letters strings.Builder
-	for _, c := range id {
-		if unicode.IsLetter(c) || unicode.IsDigit(c) {
-			letters.WriteRune(unicode.ToUpper(c))
-		}
-	}
-	if letters.String() == "NO" {
-		return errBasic(`the transaction id "no" reads as a refusal; choose another`)
+	if err := xepauth.ValidCode(id); err != nil {
+		return errBasic("transaction id: " + err.Error() + "; choose another")
 	}
 	return nil
 }

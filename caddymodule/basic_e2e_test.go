@@ -414,8 +414,13 @@ func TestCORSPreflightReachesTheUpstreamWithoutAuth(t *testing.T) {
 	c := newAPIClient(s, false)
 	resp, body := c.send("OPTIONS", "/api/items", "",
 		"Origin", "https://app.example", "Access-Control-Request-Method", "PUT",
-		"Access-Control-Request-Headers", "authorization", "X-Forwarded-User", "admin@localhost")
-	if resp.StatusCode != http.StatusOK || body != "hello " {
+		"Access-Control-Request-Headers", "authorization", "X-Forwarded-User", "admin@localhost",
+		"Cookie", "xmpp_auth=stale; theme=dark")
+	// The upstream answers the preflight, but only the status and the CORS
+	// headers come back: an upstream that ignores the method (this one
+	// answers "hello") must not leak its page to anyone who sends a
+	// preflight-shaped request.
+	if resp.StatusCode != http.StatusOK || body != "" {
 		t.Fatalf("preflight: %d %q", resp.StatusCode, body)
 	}
 	up, hits := s.upstream.lastRequest()
@@ -424,6 +429,9 @@ func TestCORSPreflightReachesTheUpstreamWithoutAuth(t *testing.T) {
 	}
 	if v := up.Header.Get("X-Forwarded-User"); v != "" {
 		t.Errorf("a forged user header reached the upstream: %q", v)
+	}
+	if v := up.Header.Get("Cookie"); v != "theme=dark" {
+		t.Errorf("the upstream got the cookies %q, want only the application's", v)
 	}
 	// An OPTIONS that is not a preflight is gated like any request.
 	if resp, body := c.send("OPTIONS", "/api/items", "", "Origin", "https://app.example"); !isChallenge(resp, body) {

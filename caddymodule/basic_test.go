@@ -96,7 +96,10 @@ func TestBadBasicCredentialsGetAShort400(t *testing.T) {
 		return nil
 	})
 	for _, creds := range []string{"Basic %%%", basicHeaderOf("alice@example.org"), basicHeaderOf(":tx"),
-		basicHeaderOf("alice@example.org:"), basicHeaderOf("%zz@example.org:tx"), basicHeaderOf("not a jid:tx")} {
+		basicHeaderOf("alice@example.org:"), basicHeaderOf("%zz@example.org:tx"), basicHeaderOf("not a jid:tx"),
+		// Ids that a person typing them back would send as a refusal.
+		basicHeaderOf("alice@example.org:non"), basicHeaderOf("alice@example.org:No!"), basicHeaderOf("alice@example.org:noXYZ"),
+		basicHeaderOf("alice@example.org:ab%E2%80%AEcd")} {
 		for _, accept := range []string{"application/json", "text/html"} {
 			r := httptest.NewRequest("GET", "/api", nil)
 			r.Header.Set("Authorization", creds)
@@ -295,4 +298,29 @@ func TestBasicStateSpendsEachTransactionOnce(t *testing.T) {
 			t.Errorf("%d spent ids left after the sweep", n)
 		}
 	})
+}
+
+func TestPreflightWriterPassesOnlyTheCORSAnswer(t *testing.T) {
+	rec := httptest.NewRecorder()
+	w := &preflightWriter{ResponseWriter: rec}
+	w.Header().Set("Access-Control-Allow-Origin", "https://app.example")
+	w.Header().Set("Access-Control-Allow-Methods", "PUT")
+	w.Header().Set("Vary", "Origin")
+	w.Header().Set("Set-Cookie", "app=secret")
+	w.Header().Set("Content-Type", "text/html")
+	w.Header().Set("X-Secret", "1")
+	_, _ = w.Write([]byte("<html>the private page</html>"))
+	if rec.Body.Len() != 0 || rec.Code != http.StatusOK {
+		t.Errorf("body %q, status %d", rec.Body.String(), rec.Code)
+	}
+	for _, k := range []string{"Set-Cookie", "Content-Type", "X-Secret"} {
+		if rec.Header().Get(k) != "" {
+			t.Errorf("%s passed", k)
+		}
+	}
+	for _, k := range []string{"Access-Control-Allow-Origin", "Access-Control-Allow-Methods", "Vary"} {
+		if rec.Header().Get(k) == "" {
+			t.Errorf("%s was dropped", k)
+		}
+	}
 }

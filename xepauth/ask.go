@@ -92,6 +92,9 @@ func validate(req Request) error {
 	if err := (Confirm{ID: req.Code, Method: req.Method, URL: req.URL}).Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := ValidCode(req.Code); err != nil {
+		errs = append(errs, err)
+	}
 	if req.Messages != nil && req.Code != "" && !strings.Contains(Body(req), req.Code) {
 		errs = append(errs, fmt.Errorf("the message text for language %q does not carry the code", req.Language))
 	}

@@ -112,6 +112,10 @@ func (c *conn) HandleXMPP(t xmlstream.TokenReadEncoder, start *xml.StartElement)
 			return nil
 		}
 	}
+	// Nothing on our own domain answers a confirmation: such a stanza is
+	// our own request come back (someone asked an address of this
+	// component), not worth a warning.
+	ownDomain := from.Localpart() != "" && from.Domainpart() == c.domain.Domainpart()
 	switch s.XMLName.Local {
 	case "iq":
 		switch s.Type {
@@ -121,9 +125,17 @@ func (c *conn) HandleXMPP(t xmlstream.TokenReadEncoder, start *xml.StartElement)
 			if c.pong(s.ID) {
 				return nil
 			}
+			if ownDomain {
+				c.log.Debug("dropped iq from this component's own domain", zap.String("from", s.From))
+				return nil
+			}
 			c.table.routeIQ(&s, from)
 		}
 	case "message":
+		if ownDomain {
+			c.log.Debug("dropped message from this component's own domain", zap.String("from", s.From))
+			return nil
+		}
 		c.table.routeMessage(&s, from)
 	}
 	return nil

@@ -3,6 +3,8 @@ package xepauth
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"strings"
 	"unicode"
 
@@ -77,18 +79,55 @@ type Outcome struct {
 const codeAlphabet = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 
 // NewCode returns a random code of n characters from crypto/rand, easy to
-// read aloud and to type: 6 characters give about 30 bits.
+// read aloud and to type: 6 characters give about 30 bits. It never begins
+// with a refusal word, so typing it can never read as "no".
 func NewCode(n int) string {
 	b := make([]byte, n)
-	// rand.Read never fails since Go 1.24; it crashes the program instead.
-	_, _ = rand.Read(b)
-	for i := range b {
-		// 256 is not a multiple of len(codeAlphabet); the bias this leaves is
-		// below 1% per character and does not matter for a short-lived code.
-		b[i] = codeAlphabet[int(b[i])%len(codeAlphabet)]
+	for {
+		// rand.Read never fails since Go 1.24; it crashes the program instead.
+		_, _ = rand.Read(b)
+		for i := range b {
+			// 256 is not a multiple of len(codeAlphabet); the bias this
+			// leaves is below 1% per character and does not matter for a
+			// short-lived code.
+			b[i] = codeAlphabet[int(b[i])%len(codeAlphabet)]
+		}
+		if ValidCode(string(b)) == nil {
+			return string(b)
+		}
 	}
-	return string(b)
 }
+
+// ValidCode reports whether a transaction id can be asked: a person must be
+// able to type it back without it reading as something else. So it must
+// have letters or digits, at most 64 bytes, no control or formatting
+// characters (a right-to-left override could make a code read differently
+// from what is sent), and it must not read as a refusal ("no", "non") nor
+// begin with one, since "no CODE" refuses CODE.
+func ValidCode(code string) error {
+	if len(code) > 64 {
+		return errors.New("code longer than 64 bytes")
+	}
+	for _, r := range code {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			return errors.New("code has control or formatting characters")
+		}
+	}
+	n := normaliseCode(code)
+	if n == "" {
+		return errors.New("code has no letters or digits")
+	}
+	for _, w := range refusals {
+		if strings.HasPrefix(n, w) {
+			return fmt.Errorf("code %q reads as a refusal (%q) when typed", code, strings.ToLower(w))
+		}
+	}
+	return nil
+}
+
+// NormaliseCode folds a code as a typed answer is folded before it is
+// compared: two codes with the same normal form are the same answer.
+func NormaliseCode(code string) string { return normaliseCode(code) }
 
 // newID returns 128 random bits in hex, for stanza ids and threads.
 func newID() string {

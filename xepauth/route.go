@@ -149,10 +149,6 @@ var refusals = []string{"NON", "NO"}
 // the code approves; "no" or "non", alone or followed by the code, refuses.
 func (t *table) routePlainTextLocked(s *wireStanza, from jid.JID, text string) {
 	bare := from.Bare()
-	if a := t.byCodeLocked(bare, text); a != nil {
-		t.finishLocked(a, Outcome{Result: Approved, By: from, Via: "plaintext"})
-		return
-	}
 	if slices.Contains(refusals, text) {
 		list := t.byBare[bare.String()]
 		if len(list) == 1 {
@@ -163,6 +159,8 @@ func (t *table) routePlainTextLocked(s *wireStanza, from jid.JID, text string) {
 			zap.String("from", s.From), zap.Int("pending", len(list)))
 		return
 	}
+	// No code begins with a refusal word (ValidCode), so the order of
+	// these checks cannot turn a refusal into an approval.
 	for _, word := range refusals {
 		if code, ok := strings.CutPrefix(text, word); ok {
 			if a := t.byCodeLocked(bare, code); a != nil {
@@ -170,6 +168,10 @@ func (t *table) routePlainTextLocked(s *wireStanza, from jid.JID, text string) {
 				return
 			}
 		}
+	}
+	if a := t.byCodeLocked(bare, text); a != nil {
+		t.finishLocked(a, Outcome{Result: Approved, By: from, Via: "plaintext"})
+		return
 	}
 	if other := t.byCodeLocked(jid.JID{}, text); other != nil {
 		t.log.Warn("dropped plain-text code from an account that was not asked",

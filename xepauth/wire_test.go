@@ -109,3 +109,20 @@ func TestBodyNamesSiteURLMethodAndCode(t *testing.T) {
 		t.Errorf("fr-FR body is not French: %s", b)
 	}
 }
+
+func TestValidCodeRefusesWhatCannotBeTypedBackSafely(t *testing.T) {
+	for code, ok := range map[string]bool{
+		"ABC234": true, "a7374jnjlalasdf82": true, "élodie-1": true,
+		"": false, "--": false, "no": false, "NON": false, "n-o-n!": false, "noXYZ": false, "Non123": false,
+		"ab\u202ecd": false, "ab\x00": false, strings.Repeat("a", 65): false,
+	} {
+		if err := ValidCode(code); (err == nil) != ok {
+			t.Errorf("ValidCode(%q) = %v, want ok=%v", code, err, ok)
+		}
+	}
+	for range 5000 {
+		if c := NewCode(6); strings.HasPrefix(c, "NO") {
+			t.Fatalf("NewCode made %q, which reads as a refusal", c)
+		}
+	}
+}
