@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/certmagic"
 	"go.uber.org/zap"
 
 	"github.com/xepauth/caddy-xepauth/xepauth"
@@ -50,9 +51,10 @@ type App struct {
 	// the same.
 	Limits *Limits `json:"limits,omitempty"`
 
-	key    string
-	gate   *gate
-	logger *zap.Logger
+	key     string
+	gate    *gate
+	logger  *zap.Logger
+	storage certmagic.Storage
 }
 
 // CaddyModule returns the Caddy module information.
@@ -91,9 +93,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("xmpp_auth: %w", err)
 	}
 	a.gate = val.(*gate)
-	a.gate.useLogger(a.logger)
-	a.gate.revoked.useStorage(ctx.Storage())
-	a.gate.limits.set(a.Limits.resolve())
+	a.storage = ctx.Storage()
 	return nil
 }
 
@@ -140,6 +140,12 @@ func (l *Limits) resolve() limits {
 // Start starts connecting, in the background. It never fails for a
 // network reason, so an XMPP server that is down does not stop Caddy.
 func (a *App) Start() error {
+	// The shared gate takes this config's logger, storage and limits only
+	// now: Start runs once the whole config has provisioned, so a reload
+	// that fails changes nothing in the running one.
+	a.gate.useLogger(a.logger)
+	a.gate.revoked.useStorage(a.storage)
+	a.gate.limits.set(a.Limits.resolve())
 	a.gate.start()
 	return nil
 }

@@ -230,6 +230,9 @@ func isUpgradeRequest(r *http.Request) bool {
 // holds the request until the answer.
 func (h *Handler) serveBasic(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, cred basicCredentials) error {
 	bare := cred.jid.Bare().String()
+	if h.ownDomain(cred.jid) {
+		return basicPlain(w, http.StatusBadRequest, "this JID is the gate's own XMPP address, not a person's")
+	}
 	if !h.allowed.admits(bare) {
 		return basicPlain(w, http.StatusForbidden, "this XMPP address may not log in here")
 	}
@@ -243,7 +246,9 @@ func (h *Handler) serveBasic(w http.ResponseWriter, r *http.Request, next caddyh
 
 	site, ip, now := siteOf(r), clientIP(r), time.Now()
 	timeout := time.Duration(h.LoginTimeout)
-	key := basicKey{bare: bare, txid: cred.txid}
+	// Keyed by the id's normal form: "abc" and "ABC" are the same answer to
+	// the person typing it, so they are the same transaction.
+	key := basicKey{bare: bare, txid: xepauth.NormaliseCode(cred.txid)}
 	id := basicIdentity{full: cred.jid.String(), method: r.Method, url: target, site: site, ip: ip}
 	actx, cancel := context.WithTimeout(h.gate.ctx, timeout)
 	call, verdict, err := h.gate.basic.admit(key, id, now, cancel, func() error {

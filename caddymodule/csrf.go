@@ -11,12 +11,13 @@ import (
 
 // The login form is protected against cross-site posts (login CSRF: an
 // attacker's page making the visitor's browser start a login that the
-// attacker then approves for their own account) twice over: browsers send
-// Origin, which must be this site; and the form carries a token tied to a
-// random pre-login cookie, so a post without the cookie this site set, or
-// with a token made for another cookie, is refused. The token is a MAC of
-// the cookie under a key of the gate, so a cookie planted from a sibling
-// domain does not help an attacker either: they cannot make its token.
+// attacker then approves for their own account): browsers send Origin,
+// which must be this site; and the form carries a token tied to a random
+// pre-login cookie, so a post without the cookie this site set, or with a
+// token made for another cookie, is refused. The login it starts is bound
+// to that pre-login cookie too: only the browser that started a login can
+// wait for it and cash it in, so a login cookie planted from a sibling
+// domain (for a login the attacker approved) leads nowhere.
 
 // preCookieLife is how long a login form stays usable.
 const preCookieLife = 12 * time.Hour

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"net"
@@ -62,6 +63,10 @@ func (h *Handler) startLogin(w http.ResponseWriter, r *http.Request) error {
 		p.Error = err.Error()
 		return h.renderPage(w, r, http.StatusBadRequest, p)
 	}
+	if h.ownDomain(addr) {
+		p.Error = "err_jid_invalid"
+		return h.renderPage(w, r, http.StatusBadRequest, p)
+	}
 	p.JID = addr.String()
 	if !h.allowed.admits(addr.Bare().String()) {
 		p.Kind = "notallowed"
@@ -87,7 +92,11 @@ func (h *Handler) startLogin(w http.ResponseWriter, r *http.Request) error {
 		return h.renderPage(w, r, http.StatusTooManyRequests, p)
 	}
 
-	l := &login{jid: addr, code: xepauth.NewCode(6), returnTo: ret, site: siteOf(r), resend: p.Resend}
+	pre := ""
+	if c, err := r.Cookie(h.preCookieName()); err == nil { // there: the token check needs it
+		pre = c.Value
+	}
+	l := &login{jid: addr, code: xepauth.NewCode(6), returnTo: ret, site: siteOf(r), resend: p.Resend, pre: pre}
 	req := xepauth.Request{
 		JID:      addr,
 		Site:     h.siteName(r),
@@ -139,7 +148,9 @@ func (h *Handler) wait(w http.ResponseWriter, r *http.Request) error {
 // finish cashes in an approved login, once: the session cookie is set and
 // the login forgotten.
 func (h *Handler) finish(w http.ResponseWriter, r *http.Request, l *login) error {
-	h.gate.logins.forget(l.id)
+	if !h.gate.logins.forget(l.id) {
+		return h.renderPage(w, r, http.StatusNotFound, page{Kind: "expired", Return: l.returnTo})
+	}
 	if err := h.issueSession(w, r, l.jid.Bare().String()); err != nil {
 		return err
 	}
@@ -182,6 +193,13 @@ func (h *Handler) loginOf(r *http.Request) *login {
 	if l == nil || l.site != siteOf(r) {
 		return nil
 	}
+	// The login belongs to the browser that started it: a login cookie
+	// planted from a sibling domain (the attacker's approved login) does
+	// not come with this browser's pre-login cookie.
+	pre, err := r.Cookie(h.preCookieName())
+	if err != nil || subtle.ConstantTimeCompare([]byte(pre.Value), []byte(l.pre)) != 1 {
+		return nil
+	}
 	return l
 }
 
@@ -206,6 +224,12 @@ func parseVisitorJID(s string) (jid.JID, error) {
 // maxJIDLen bounds the bare JID a visitor may log in with: far above any
 // real address, and low enough to keep the session cookie under 1 KB.
 const maxJIDLen = 512
+
+// ownDomain reports whether j is on the component's own domain: asking it
+// would send the request back to the gate itself, which no person answers.
+func (h *Handler) ownDomain(j jid.JID) bool {
+	return j.Domainpart() == h.gate.comp.Domain().Domainpart()
+}
 
 // errBadJID is why a typed address was refused: a key of the page texts
 // (texts_en.go); the login page shows its text in the visitor's language.

@@ -20,11 +20,14 @@ type gate struct {
 	limits  *limiter
 	csrf    csrfKey
 	revoked *revocations
-	basic   basicState // Basic transactions (basic.go)
-	once    sync.Once
-	log     *swapCore
-	ctx     context.Context
-	cancel  context.CancelFunc
+
+	lifeMu   sync.Mutex
+	lifetime time.Duration // the longest session lifetime of any handler so far
+	basic    basicState    // Basic transactions (basic.go)
+	once     sync.Once
+	log      *swapCore
+	ctx      context.Context
+	cancel   context.CancelFunc
 }
 
 func newGate(cfg xepauth.Config, log *zap.Logger) (*gate, error) {
@@ -51,6 +54,15 @@ func (g *gate) start() {
 		cancel()
 		go g.revoked.keepLoading(g.ctx, log)
 	})
+}
+
+// longestLifetime records a handler's session lifetime and returns the
+// longest seen: a revocation must outlast every site that shares the gate.
+func (g *gate) longestLifetime(d time.Duration) time.Duration {
+	g.lifeMu.Lock()
+	defer g.lifeMu.Unlock()
+	g.lifetime = max(g.lifetime, d)
+	return g.lifetime
 }
 
 // useLogger points the gate's logs at the newest config's logger, since

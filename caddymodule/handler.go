@@ -146,6 +146,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.CookiePath == "" {
 		h.CookiePath = "/"
 	}
+	h.gate.longestLifetime(time.Duration(h.SessionLifetime))
 	if h.CookieSameSite == "" {
 		h.CookieSameSite = "lax"
 	}
@@ -184,6 +185,14 @@ func (h *Handler) Validate() error {
 	}
 	if strings.ContainsAny(h.CookieName, " ;,=\t\r\n\"") {
 		errs = append(errs, fmt.Errorf("cookie_name %q is not a valid cookie name", h.CookieName))
+	}
+	if strings.HasPrefix(h.CookieName, "__Host-") || strings.HasPrefix(h.CookieName, "__Secure-") {
+		errs = append(errs, fmt.Errorf("cookie_name %q: the gate sets its cookies' attributes itself; a __Host- or __Secure- name would make browsers refuse some of them", h.CookieName))
+	}
+	// The session cookie must reach the gate's own pages, or logout could
+	// not revoke it, and pages outside the path would loop to the login.
+	if !strings.HasPrefix(h.PathPrefix, strings.TrimSuffix(h.CookiePath, "/")+"/") {
+		errs = append(errs, fmt.Errorf("path_prefix %q must lie under cookie_path %q", h.PathPrefix, h.CookiePath))
 	}
 	if http.CanonicalHeaderKey(h.UserHeader) == "Cookie" || strings.ContainsAny(h.UserHeader, " :\t\r\n") {
 		errs = append(errs, fmt.Errorf("user_header %q is not usable", h.UserHeader))

@@ -3,6 +3,7 @@ package caddymodule_test
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"slices"
 	"testing"
 	"time"
@@ -62,5 +63,52 @@ func TestLimitsFromTheConfigApply(t *testing.T) {
 	}
 	if resp, _ := s.browser().submit("alice@localhost", "/"); resp.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("second open login with jid_open 1: %d", resp.StatusCode)
+	}
+}
+
+func TestALoginBelongsToTheBrowserThatStartedIt(t *testing.T) {
+	s := newSite(t)
+	s.load(options{})
+	s.p.NewUser(t, "alice", xmpptest.Silent)
+	owner, thief := s.browser(), s.browser()
+	if resp, _ := owner.submit("alice@localhost", "/"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("waiting page: %d", resp.StatusCode)
+	}
+	u, _ := url.Parse(owner.base)
+	var login string
+	for _, c := range owner.c.Jar.Cookies(u) {
+		if c.Name == "xmpp_auth_login" {
+			login = c.Value
+		}
+	}
+	if login == "" {
+		// The jar keeps path-scoped cookies under their path.
+		u.Path = "/.xmpp-auth/"
+		for _, c := range owner.c.Jar.Cookies(u) {
+			if c.Name == "xmpp_auth_login" {
+				login = c.Value
+			}
+		}
+	}
+	if login == "" {
+		t.Fatal("no login cookie")
+	}
+	thief.formToken() // a pre-login cookie of its own
+	resp, _ := thief.do("GET", "/.xmpp-auth/wait", nil, "Cookie", "xmpp_auth_login="+login)
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("another browser holding the login cookie: %d, want 404", resp.StatusCode)
+	}
+}
+
+func TestTheGatesOwnAddressCannotBeAsked(t *testing.T) {
+	s := newSite(t)
+	s.load(options{})
+	resp, body := s.browser().submit("someone@auth.localhost", "/")
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("form: %d\n%s", resp.StatusCode, body)
+	}
+	c := newAPIClient(s, false)
+	if resp, body := c.send("GET", "/", basicAuth("someone@auth.localhost/r", "tx1")); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("Basic: %d %s", resp.StatusCode, body)
 	}
 }

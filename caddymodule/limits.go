@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"errors"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -26,6 +27,24 @@ var defaultLimits = limits{
 	PerIPOpen: 10, PerIPWindow: 30,
 	Window:  10 * time.Minute,
 	MaxOpen: 10000,
+}
+
+// maxCounters bounds the memory of the limits whatever comes in: about
+// 100 bytes a counter.
+const maxCounters = 200_000
+
+// ipGroup is the unit the per-IP limits count: an IPv4 address, or an IPv6
+// /64, since one IPv6 host usually has a whole /64 to pick addresses from.
+func ipGroup(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || a.Is4() || a.Is4In6() {
+		return ip
+	}
+	p, err := a.Prefix(64)
+	if err != nil {
+		return ip
+	}
+	return p.String()
 }
 
 var (
@@ -68,17 +87,21 @@ func (l *limiter) acquire(jid, ip string, now time.Time) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.sweepLocked(now)
-	if l.open >= l.lim.MaxOpen {
+	if l.open >= l.lim.MaxOpen || len(l.byJID)+len(l.byIP) >= maxCounters {
 		return errBusy
 	}
-	j := l.counterLocked(l.byJID, jid, now)
-	if j.open >= l.lim.PerJIDOpen || len(j.recent) >= l.lim.PerJIDWindow {
-		return errTooManyForJID
-	}
-	i := l.counterLocked(l.byIP, ip, now)
+	ip = ipGroup(ip)
+	// The IP first, and nothing is stored for a refused request: a flood
+	// from one address must not fill the tables with the JIDs it names.
+	i := l.peekLocked(l.byIP, ip, now)
 	if i.open >= l.lim.PerIPOpen || len(i.recent) >= l.lim.PerIPWindow {
 		return errTooManyFromIP
 	}
+	j := l.peekLocked(l.byJID, jid, now)
+	if j.open >= l.lim.PerJIDOpen || len(j.recent) >= l.lim.PerJIDWindow {
+		return errTooManyForJID
+	}
+	l.byIP[ip], l.byJID[jid] = i, j
 	l.open++
 	j.open++
 	i.open++
@@ -91,6 +114,7 @@ func (l *limiter) acquire(jid, ip string, now time.Time) error {
 func (l *limiter) release(jid, ip string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	ip = ipGroup(ip)
 	l.open--
 	if c := l.byJID[jid]; c != nil {
 		c.open--
@@ -100,13 +124,12 @@ func (l *limiter) release(jid, ip string) {
 	}
 }
 
-// counterLocked returns key's counter with the starts outside the window
-// dropped.
-func (l *limiter) counterLocked(m map[string]*counter, key string, now time.Time) *counter {
+// peekLocked returns key's counter with the starts outside the window
+// dropped; a new one is not stored until acquire admits the request.
+func (l *limiter) peekLocked(m map[string]*counter, key string, now time.Time) *counter {
 	c := m[key]
 	if c == nil {
-		c = &counter{}
-		m[key] = c
+		return &counter{}
 	}
 	cut := 0
 	for cut < len(c.recent) && now.Sub(c.recent[cut]) >= l.lim.Window {

@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -77,4 +78,38 @@ func TestLimiterHoldsEveryLimit(t *testing.T) {
 			t.Fatalf("%d counters kept after the window", n)
 		}
 	})
+}
+
+func TestRefusedRequestsLeaveNothingBehind(t *testing.T) {
+	now := time.Unix(1e9, 0)
+	l := newLimiter(limits{PerJIDOpen: 3, PerJIDWindow: 10, PerIPOpen: 1, PerIPWindow: 1, Window: time.Minute, MaxOpen: 1000})
+	if err := l.acquire("first@x", "192.0.2.1", now); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 1000 {
+		if err := l.acquire(fmt.Sprintf("u%d@x", i), "192.0.2.1", now); !errors.Is(err, errTooManyFromIP) {
+			t.Fatalf("request %d: %v", i, err)
+		}
+	}
+	if len(l.byJID) != 1 || len(l.byIP) != 1 {
+		t.Errorf("%d JID and %d IP counters after 1000 refusals, want 1 and 1", len(l.byJID), len(l.byIP))
+	}
+}
+
+func TestIPv6AddressesOfOneSlash64CountAsOne(t *testing.T) {
+	now := time.Unix(1e9, 0)
+	l := newLimiter(limits{PerJIDOpen: 3, PerJIDWindow: 10, PerIPOpen: 1, PerIPWindow: 10, Window: time.Minute, MaxOpen: 1000})
+	if err := l.acquire("a@x", "2001:db8:1:2::1", now); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.acquire("b@x", "2001:db8:1:2:ffff::9", now); !errors.Is(err, errTooManyFromIP) {
+		t.Errorf("another address of the same /64: %v", err)
+	}
+	if err := l.acquire("b@x", "2001:db8:1:3::1", now); err != nil {
+		t.Errorf("another /64: %v", err)
+	}
+	l.release("a@x", "2001:db8:1:2::1")
+	if err := l.acquire("c@x", "2001:db8:1:2::7", now); err != nil {
+		t.Errorf("after the release: %v", err)
+	}
 }

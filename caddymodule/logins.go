@@ -26,6 +26,7 @@ type login struct {
 	returnTo string
 	site     string
 	resend   bool      // the request that met the gate carried a form, not delivered
+	pre      string    // the pre-login cookie of the browser that started it
 	expires  time.Time // when the ask times out
 
 	done    chan struct{}
@@ -80,10 +81,14 @@ func (ls *logins) get(id string) *login {
 
 // forget drops a login, e.g. once its session cookie has been issued, so
 // the same login cannot be cashed in twice.
-func (ls *logins) forget(id string) {
+// It reports whether the login was still there, so that of two requests
+// racing to cash in one login only one wins.
+func (ls *logins) forget(id string) bool {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
+	_, ok := ls.m[id]
 	delete(ls.m, id)
+	return ok
 }
 
 func newLoginID() string {

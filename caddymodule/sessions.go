@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -20,29 +21,40 @@ const refreshAfter = time.Minute
 // session returns the visitor's valid, unrevoked session for this site.
 // With an idle timeout it also refreshes the cookie when it is due.
 func (h *Handler) session(w http.ResponseWriter, r *http.Request) (session.Session, bool) {
-	c, err := r.Cookie(h.CookieName)
-	if err != nil {
-		return session.Session{}, false
-	}
 	now := time.Now()
-	s, err := h.ring.Open(c.Value, h.cookieSite(r), now)
-	if err != nil {
-		if ce := h.logger.Check(zap.DebugLevel, "session cookie refused"); ce != nil {
-			ce.Write(zap.Error(err), zap.String("remote_ip", r.RemoteAddr))
-		}
+	s, ok := h.validSession(r, now)
+	if !ok {
 		return session.Session{}, false
 	}
-	// The absolute lifetime as configured now, which may be shorter than
-	// when the cookie was made.
-	if !now.Before(s.Authenticated.Add(time.Duration(h.SessionLifetime))) || h.gate.revoked.revoked(s.ID, now) {
-		return session.Session{}, false
-	}
-	if h.IdleTimeout > 0 && now.Sub(s.Issued) >= refreshAfter {
+	if h.IdleTimeout > 0 && now.Sub(s.Issued) >= min(refreshAfter, time.Duration(h.IdleTimeout)/2) {
 		if err := h.setSession(w, r, s, now); err != nil {
 			h.logger.Warn("cannot refresh a session cookie", zap.Error(err))
 		}
 	}
 	return s, true
+}
+
+// validSession finds a valid, unrevoked session among the cookies of the
+// gate's name. A browser may hold several (a domain-wide one from a sibling
+// site and a host-only one, say) and sends them in no useful order, so
+// every one is tried.
+func (h *Handler) validSession(r *http.Request, now time.Time) (session.Session, bool) {
+	site := h.cookieSite(r)
+	for _, c := range r.CookiesNamed(h.CookieName) {
+		s, err := h.ring.Open(c.Value, site, now)
+		if err != nil {
+			if ce := h.logger.Check(zap.DebugLevel, "session cookie refused"); ce != nil {
+				ce.Write(zap.Error(err), zap.String("remote_ip", r.RemoteAddr))
+			}
+			continue
+		}
+		// The absolute lifetime as configured now, which may be shorter
+		// than when the cookie was made.
+		if now.Before(s.Authenticated.Add(time.Duration(h.SessionLifetime))) && !h.gate.revoked.revoked(s.ID, now) {
+			return s, true
+		}
+	}
+	return session.Session{}, false
 }
 
 // logout ends the session: the cookie is cleared, and its id goes on the
@@ -51,19 +63,24 @@ func (h *Handler) session(w http.ResponseWriter, r *http.Request) (session.Sessi
 // well as POST: links to log out are what sites have, and the worst a
 // forged one can do is log someone out.
 func (h *Handler) logout(w http.ResponseWriter, r *http.Request) error {
-	c, err := r.Cookie(h.CookieName)
-	if err == nil {
-		now := time.Now()
-		if s, err := h.ring.Open(c.Value, h.cookieSite(r), now); err == nil {
-			until := s.Authenticated.Add(time.Duration(h.SessionLifetime))
-			if s.Expires.After(until) {
-				until = s.Expires
-			}
-			if err := h.gate.revoked.revoke(r.Context(), s.ID, until); err != nil {
-				h.logger.Error("logout: the session is revoked here but could not be stored", zap.Error(err))
-			}
-			h.logger.Info("logged out", zap.String("jid", s.JID), zap.String("site", h.cookieSite(r)))
+	now := time.Now()
+	for _, c := range r.CookiesNamed(h.CookieName) {
+		s, err := h.ring.Open(c.Value, h.cookieSite(r), now)
+		if err != nil {
+			continue
 		}
+		// Until no site sharing the gate could accept it any more: the
+		// longest lifetime any of them has had.
+		until := s.Authenticated.Add(h.gate.longestLifetime(time.Duration(h.SessionLifetime)))
+		if s.Expires.After(until) {
+			until = s.Expires
+		}
+		// Not the request's context: a visitor who closes the tab must not
+		// cancel the write.
+		if err := h.gate.revoked.revoke(context.WithoutCancel(r.Context()), s.ID, until); err != nil {
+			h.logger.Error("logout: the session is revoked here but could not be stored", zap.Error(err))
+		}
+		h.logger.Info("logged out", zap.String("jid", s.JID), zap.String("site", h.cookieSite(r)))
 	}
 	h.setSessionCookie(w, r, "", 0)
 	setCookie(w, r, h.loginCookieName(), "", h.PathPrefix, 0)
@@ -127,7 +144,9 @@ func (h *Handler) setSessionCookie(w http.ResponseWriter, r *http.Request, value
 func (h *Handler) cookieSite(r *http.Request) string {
 	host := siteOf(r)
 	if h.CookieDomain != "" && inDomain(host, h.CookieDomain) {
-		return h.CookieDomain
+		// The leading dot keeps a domain-wide session apart from one of
+		// the host example.org itself.
+		return "." + h.CookieDomain
 	}
 	return host
 }

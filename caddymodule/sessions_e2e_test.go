@@ -92,32 +92,31 @@ func TestIdleTimeoutRefreshesAtMostOnceAMinuteWithinTheLifetime(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	b := s.browser()
 
 	recent := session.Session{JID: "alice@localhost", Authenticated: now.Add(-time.Minute), Issued: now.Add(-10 * time.Second), Expires: now.Add(10 * time.Minute)}
-	resp, _ := b.get("/", cookieFor(t, recent, "127.0.0.1", testSessionKey))
+	resp, _ := s.browser().get("/", cookieFor(t, recent, "127.0.0.1", testSessionKey))
 	if resp.StatusCode != http.StatusOK || len(resp.Cookies()) != 0 {
 		t.Errorf("a cookie issued 10s ago: %d, cookies %v (want no refresh)", resp.StatusCode, resp.Cookies())
 	}
 
 	due := session.Session{JID: "alice@localhost", Authenticated: now.Add(-5 * time.Minute), Issued: now.Add(-2 * time.Minute), Expires: now.Add(8 * time.Minute)}
-	resp, _ = b.get("/", cookieFor(t, due, "127.0.0.1", testSessionKey))
+	resp, _ = s.browser().get("/", cookieFor(t, due, "127.0.0.1", testSessionKey))
 	cs := resp.Cookies()
 	if resp.StatusCode != http.StatusOK || len(cs) != 1 || cs[0].Name != "xmpp_auth" || cs[0].MaxAge < 590 || cs[0].MaxAge > 600 {
 		t.Fatalf("a cookie issued 2 minutes ago: %d, cookies %+v (want a refresh for 10 more minutes)", resp.StatusCode, cs)
 	}
-	if resp, _ := b.get("/", cs[0].Value); resp.StatusCode != http.StatusOK {
+	if resp, _ := s.browser().get("/", cs[0].Value); resp.StatusCode != http.StatusOK {
 		t.Errorf("the refreshed cookie: %d", resp.StatusCode)
 	}
 
 	nearEnd := session.Session{JID: "alice@localhost", Authenticated: now.Add(-55 * time.Minute), Issued: now.Add(-2 * time.Minute), Expires: now.Add(5 * time.Minute)}
-	resp, _ = b.get("/", cookieFor(t, nearEnd, "127.0.0.1", testSessionKey))
+	resp, _ = s.browser().get("/", cookieFor(t, nearEnd, "127.0.0.1", testSessionKey))
 	if cs := resp.Cookies(); len(cs) != 1 || cs[0].MaxAge > 5*60 {
 		t.Errorf("refresh 5 minutes before the end of the lifetime: %+v (must not go past the lifetime)", cs)
 	}
 
 	past := session.Session{JID: "alice@localhost", Authenticated: now.Add(-2 * time.Hour), Issued: now.Add(-time.Minute), Expires: now.Add(9 * time.Minute)}
-	if resp, _ := b.get("/", cookieFor(t, past, "127.0.0.1", testSessionKey)); resp.StatusCode != http.StatusUnauthorized {
+	if resp, _ := s.browser().get("/", cookieFor(t, past, "127.0.0.1", testSessionKey)); resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("a cookie past the absolute lifetime: %d", resp.StatusCode)
 	}
 }
@@ -133,13 +132,12 @@ func TestCookieDomainSharesOneLoginAcrossItsHosts(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	b := s.browser()
 	shared := session.Session{JID: "alice@localhost", Authenticated: now.Add(-5 * time.Minute), Issued: now.Add(-2 * time.Minute), Expires: now.Add(time.Hour)}
-	domainCookie := cookieFor(t, shared, "example.test", testSessionKey)
+	domainCookie := cookieFor(t, shared, ".example.test", testSessionKey)
 	hostCookie := cookieFor(t, shared, "wiki.example.test", testSessionKey)
 
 	for _, host := range []string{"wiki.example.test", "git.example.test"} {
-		resp, _ := b.doHost(host, domainCookie)
+		resp, _ := s.browser().doHost(host, domainCookie)
 		if resp.StatusCode != http.StatusOK {
 			t.Errorf("%s with the domain's cookie: %d", host, resp.StatusCode)
 		}
@@ -148,7 +146,7 @@ func TestCookieDomainSharesOneLoginAcrossItsHosts(t *testing.T) {
 			t.Errorf("%s refreshed the cookie as %+v", host, cs)
 		}
 	}
-	if resp, _ := b.doHost("git.example.test", hostCookie); resp.StatusCode != http.StatusUnauthorized {
+	if resp, _ := s.browser().doHost("git.example.test", hostCookie); resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("a host-only cookie accepted as the domain's: %d", resp.StatusCode)
 	}
 
@@ -219,5 +217,33 @@ func TestLogoutRevokesTheSessionEverywhere(t *testing.T) {
 	// An API client logs out with 204.
 	if resp, _ := b.get("/.xmpp-auth/logout", cookie); resp.StatusCode != http.StatusNoContent {
 		t.Errorf("API logout: %d", resp.StatusCode)
+	}
+}
+
+func TestEveryCookieOfTheNameIsTried(t *testing.T) {
+	s := newSite(t)
+	s.load(options{})
+	now := time.Now()
+	valid := cookieFor(t, session.Session{JID: "alice@localhost", Issued: now, Expires: now.Add(time.Hour)}, "127.0.0.1", testSessionKey)
+	stale := cookieFor(t, session.Session{JID: "alice@localhost", Issued: now, Expires: now.Add(time.Hour)}, ".example.test", testSessionKey)
+	resp, _ := s.browser().do("GET", "/", nil, "Accept", "application/json", "Cookie", "xmpp_auth="+stale+"; xmpp_auth="+valid)
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("a valid cookie sent after another site's: %d", resp.StatusCode)
+	}
+}
+
+func TestCookieAttributesThatWouldBreakTheGateAreConfigErrors(t *testing.T) {
+	s := newSite(t)
+	for name, edit := range map[string]func(map[string]any){
+		"path_prefix outside cookie_path": func(g map[string]any) { g["cookie_path"] = "/app" },
+		"a __Host- cookie name":           func(g map[string]any) { g["cookie_name"] = "__Host-gate" },
+		"an unknown SameSite":             func(g map[string]any) { g["cookie_same_site"] = "sometimes" },
+	} {
+		if err := s.loadWith(options{}, edit); err == nil {
+			t.Errorf("%s: the config loaded", name)
+		}
+	}
+	if err := s.loadWith(options{}, func(g map[string]any) { g["cookie_path"] = "/app"; g["path_prefix"] = "/app/.login/" }); err != nil {
+		t.Errorf("path_prefix under cookie_path: %v", err)
 	}
 }
