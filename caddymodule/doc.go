@@ -1,7 +1,10 @@
 // Package caddymodule is the Caddy side of xepauth: the xmpp_auth app, which
 // owns the XMPP component connection that every site shares, and the
 // http.handlers.xmpp_auth handler, which gates a site behind a login
-// confirmed in the visitor's XMPP client.
+// confirmed in the visitor's XMPP client. A third piece,
+// http.handlers.xmpp_auth_api (api.go), serves the /auth API of the
+// standalone component HTTPAuthenticationOverXMPP through the same
+// connection.
 //
 // Caddyfile:
 //
