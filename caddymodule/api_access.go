@@ -1,0 +1,72 @@
+package caddymodule
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"strings"
+)
+
+// parseNetwork reads a CIDR or a single address.
+func parseNetwork(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("%q is not a network (like 10.0.0.0/8): %v", s, err)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is neither an address nor a network (like 10.0.0.0/8)", s)
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// admitsCaller reports whether the caller may use the API: the token, when
+// one is configured, and the network, when a list applies.
+func (h *APIHandler) admitsCaller(r *http.Request) (bool, string) {
+	if h.token != nil {
+		got, ok := bearerToken(r.Header)
+		sum := sha256.Sum256([]byte(got))
+		if !ok || subtle.ConstantTimeCompare(sum[:], h.token) != 1 {
+			return false, "a valid Authorization: Bearer token is required"
+		}
+	}
+	if h.networks == nil {
+		return true, ""
+	}
+	if !inNetworks(clientIP(r), h.networks) {
+		return false, "this API only answers callers from the allowed networks"
+	}
+	return true, ""
+}
+
+// inNetworks reports whether ip (an IPv4-mapped IPv6 address counts as
+// IPv4) lies in one of nets.
+func inNetworks(ip string, nets []netip.Prefix) bool {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap().WithZone("")
+	for _, p := range nets {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// bearerToken returns the token of the one "Authorization: Bearer" header.
+func bearerToken(hdr http.Header) (string, bool) {
+	values := hdr.Values("Authorization")
+	if len(values) != 1 {
+		return "", false
+	}
+	scheme, tok, _ := strings.Cut(strings.TrimSpace(values[0]), " ")
+	tok = strings.TrimSpace(tok)
+	return tok, strings.EqualFold(scheme, "Bearer") && tok != ""
+}
