@@ -589,23 +589,6 @@ func TestDecodeBase64(t *testing.T) {
 	}
 }
 
-func TestOpenAllocs(t *testing.T) {
-	if raceEnabled {
-		t.Skip("the race detector makes sync.Pool drop items, so allocations are not representative")
-	}
-	r := testRing(t, testKey(t, 1))
-	v := seal(t, r, testSession(aliceJID), site)
-	allocs := testing.AllocsPerRun(1000, func() {
-		if _, err := r.Open(v, site, t0); err != nil {
-			t.Fatal(err)
-		}
-	})
-	if allocs > 2 {
-		t.Errorf("Open makes %v allocations per call, want at most 2", allocs)
-	}
-	t.Logf("Open: %v allocs/op", allocs)
-}
-
 // TestConcurrent is for the race detector: rings are shared by every
 // request a server handles.
 func TestConcurrent(t *testing.T) {
