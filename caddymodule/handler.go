@@ -228,7 +228,9 @@ func (h *Handler) gatePage(r *http.Request) (string, bool) {
 	if p, ok := strings.CutPrefix(r.URL.Path, h.PathPrefix); ok {
 		return p, true
 	}
-	if orig := originalRequest(r); orig != r {
+	// Read in place: taking the copy's address would allocate on every
+	// request.
+	if orig, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request); ok && orig.URL != nil {
 		return strings.CutPrefix(orig.URL.Path, h.PathPrefix)
 	}
 	return "", false
