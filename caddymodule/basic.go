@@ -78,7 +78,7 @@ func (h *Handler) serveWithoutSession(w http.ResponseWriter, r *http.Request, ne
 		// the real request only if the upstream answers it: the upstream
 		// answers, but only the CORS part of its answer comes back.
 		deleteHeader(r.Header, h.UserHeader)
-		stripCookies(r.Header, h.CookieName, h.loginCookieName(), h.preCookieName())
+		h.stripGateCookies(r.Header)
 		return true, next.ServeHTTP(&preflightWriter{ResponseWriter: w}, r)
 	}
 	cred, ok, err := parseBasicAuthorization(r.Header)

@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"strings"
 	"time"
@@ -31,36 +32,141 @@ func setCookie(w http.ResponseWriter, r *http.Request, name, value, path string,
 // stripCookies removes the named cookies from the request, keeping every
 // other cookie for the upstream.
 func stripCookies(h http.Header, names ...string) {
-	values := h.Values("Cookie")
+	stripCookiesFunc(h, func(name string) bool {
+		for _, n := range names {
+			if name == n {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// stripGateCookies removes the gate's own cookies (the session, the login
+// in progress and the pre-login one) from the request. It is on the path
+// of every authenticated request, so it does not build their names.
+func (h *Handler) stripGateCookies(hdr http.Header) {
+	base := h.CookieName
+	stripCookiesFunc(hdr, func(name string) bool {
+		rest, ok := strings.CutPrefix(name, base)
+		return ok && (rest == "" || rest == "_login" || rest == "_pre")
+	})
+}
+
+// stripCookiesFunc removes the cookies whose name drop reports. A Cookie
+// header holding none of them is left exactly as it is, which costs no
+// allocation; one that holds some is rebuilt from the others, trimmed and
+// joined with "; ", and goes when nothing is left of it. Names are read as
+// net/http reads them (trimmed of ASCII spaces), so that a cookie the gate
+// would accept is also one it removes.
+func stripCookiesFunc(h http.Header, drop func(name string) bool) {
+	values := h["Cookie"]
 	if len(values) == 0 {
 		return
 	}
-	kept := make([]string, 0, len(values))
+	kept := 0
 	for _, v := range values {
-		parts := strings.Split(v, ";")
-		out := parts[:0]
-		for _, p := range parts {
-			name, _, _ := strings.Cut(strings.TrimSpace(p), "=")
-			drop := false
-			for _, n := range names {
-				if name == n {
-					drop = true
-					break
-				}
-			}
-			if !drop && strings.TrimSpace(p) != "" {
-				out = append(out, strings.TrimSpace(p))
-			}
+		if !cookieLineHas(v, drop) {
+			values[kept] = v
+			kept++
+			continue
 		}
-		if len(out) > 0 {
-			kept = append(kept, strings.Join(out, "; "))
+		var b strings.Builder
+		b.Grow(len(v))
+		for line := v; line != ""; {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			part = textproto.TrimString(part)
+			if part == "" {
+				continue
+			}
+			name, _, _ := strings.Cut(part, "=")
+			if drop(textproto.TrimString(name)) {
+				continue
+			}
+			if b.Len() > 0 {
+				b.WriteString("; ")
+			}
+			b.WriteString(part)
+		}
+		if b.Len() > 0 {
+			values[kept] = b.String()
+			kept++
 		}
 	}
-	h.Del("Cookie")
-	for _, v := range kept {
-		h.Add("Cookie", v)
+	if kept == 0 {
+		delete(h, "Cookie")
+		return
+	}
+	clear(values[kept:])
+	h["Cookie"] = values[:kept]
+}
+
+// cookieLineHas reports whether one Cookie header value holds a cookie
+// whose name drop reports.
+func cookieLineHas(line string, drop func(name string) bool) bool {
+	for line != "" {
+		var part string
+		part, line, _ = strings.Cut(line, ";")
+		name, _, _ := strings.Cut(part, "=")
+		if name = textproto.TrimString(name); name != "" && drop(name) {
+			return true
+		}
+	}
+	return false
+}
+
+// nextCookie scans Cookie header values for the next cookie called name,
+// the way net/http's Request.CookiesNamed reads them (parts split at ';',
+// parts and names trimmed of ASCII spaces, one pair of double quotes
+// around a value removed) but without allocating: it looks for the name
+// itself and checks that it stands as a cookie name, alone at the start of
+// a part and followed by '=', ';' or the end. Unlike net/http it does not
+// drop a value holding bytes a cookie may not hold: Ring.Open refuses any
+// such value anyway, as it is not base64url. It returns the cookie's
+// value, and the lines and line left to scan for the next one.
+func nextCookie(lines []string, line, name string) (value string, restLines []string, restLine string, ok bool) {
+	if name == "" {
+		return "", nil, "", false
+	}
+	for {
+		for from := 0; from < len(line); {
+			i := strings.Index(line[from:], name)
+			if i < 0 {
+				break
+			}
+			i += from
+			// A cookie name holds neither ';' nor spaces, so no real
+			// occurrence overlaps this one: the scan goes on after it.
+			from = i + len(name)
+			if before := strings.TrimRight(line[:i], cookieSpaces); before != "" && before[len(before)-1] != ';' {
+				continue
+			}
+			after := strings.TrimLeft(line[from:], cookieSpaces)
+			switch {
+			case after == "":
+				return "", lines, "", true
+			case after[0] == ';':
+				return "", lines, after[1:], true
+			case after[0] != '=':
+				continue
+			}
+			v, rest, _ := strings.Cut(after[1:], ";")
+			v = strings.TrimRight(v, cookieSpaces)
+			if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
+				v = v[1 : len(v)-1]
+			}
+			return v, lines, rest, true
+		}
+		if len(lines) == 0 {
+			return "", nil, "", false
+		}
+		line, lines = lines[0], lines[1:]
 	}
 }
+
+// cookieSpaces are what net/textproto.TrimString trims.
+const cookieSpaces = " \t\r\n"
 
 // returnPath is where to send the visitor after login: the path and query
 // of the request that met the gate (as the client sent it, before any

@@ -253,7 +253,7 @@ func (h *Handler) pass(r *http.Request, jid string) {
 	}
 	deleteHeader(r.Header, h.UserHeader)
 	r.Header.Set(h.UserHeader, jid)
-	stripCookies(r.Header, h.CookieName, h.loginCookieName(), h.preCookieName())
+	h.stripGateCookies(r.Header)
 }
 
 // challenge answers a request without a session: browsers get the login
@@ -340,8 +340,12 @@ func wantsHTML(r *http.Request) bool {
 // cookies across ports, so the port cannot tell sites apart anyway.
 func siteOf(r *http.Request) string {
 	host := r.Host
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
+	// Only a host with a colon can have a port; SplitHostPort would
+	// allocate an error for every other one.
+	if strings.IndexByte(host, ':') >= 0 {
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
 	}
 	return strings.ToLower(strings.TrimSuffix(host, "."))
 }

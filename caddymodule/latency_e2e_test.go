@@ -4,7 +4,9 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -111,4 +113,53 @@ func TestTheGatesOwnAddressCannotBeAsked(t *testing.T) {
 	if resp, body := c.send("GET", "/", basicAuth("someone@auth.localhost/r", "tx1")); resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("Basic: %d %s", resp.StatusCode, body)
 	}
+}
+
+// TestOutcomeLatencyP99 is figure 5 of go run ./internal/cmd/bench: the
+// same measure as above, reporting the p99, over 10 logins in the test
+// command and over XEPAUTH_OUTCOME_SAMPLES logins when that is set.
+func TestOutcomeLatencyP99(t *testing.T) {
+	n := 10
+	if v, err := strconv.Atoi(os.Getenv("XEPAUTH_OUTCOME_SAMPLES")); err == nil && v > 0 {
+		n = v
+	}
+	s := newSite(t)
+	var cfg map[string]any
+	if err := jsonUnmarshal(s.config(options{}), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	// One visitor logging in n times from one address: the limits would
+	// refuse that, and they are not what is measured.
+	cfg["apps"].(map[string]any)["xmpp_auth"].(map[string]any)["limits"] = map[string]any{
+		"jid_open": n + 1, "jid_per_window": n + 1, "ip_open": n + 1, "ip_per_window": n + 1}
+	if err := caddyLoad(jsonMarshal(t, cfg)); err != nil {
+		t.Fatal(err)
+	}
+	alice := s.p.NewUser(t, "alice", xmpptest.Silent)
+	var took []time.Duration
+	for range n {
+		b := s.browser()
+		if resp, body := b.submit("alice@localhost", "/"); resp.StatusCode != http.StatusOK {
+			t.Fatalf("waiting page: %d\n%s", resp.StatusCode, body)
+		}
+		req, err := alice.NextRequest(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		polled := make(chan time.Time, 1)
+		go func() {
+			_, state := b.do("GET", "/.xmpp-auth/status", nil)
+			if state != "{\"state\":\"approved\"}\n" {
+				t.Errorf("status answered %q", state)
+			}
+			polled <- time.Now()
+		}()
+		time.Sleep(50 * time.Millisecond) // the poll is now held open
+		sent := time.Now()
+		approve(t, alice, req)
+		took = append(took, (<-polled).Sub(sent))
+	}
+	slices.Sort(took)
+	p := func(q float64) time.Duration { return took[min(len(took)-1, int(q*float64(len(took))))] }
+	t.Logf("outcome latency: samples %d p50_us %d p99_us %d max_us %d", n, p(0.5).Microseconds(), p(0.99).Microseconds(), took[len(took)-1].Microseconds())
 }

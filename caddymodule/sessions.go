@@ -40,8 +40,17 @@ func (h *Handler) session(w http.ResponseWriter, r *http.Request) (session.Sessi
 // every one is tried.
 func (h *Handler) validSession(r *http.Request, now time.Time) (session.Session, bool) {
 	site := h.cookieSite(r)
-	for _, c := range r.CookiesNamed(h.CookieName) {
-		s, err := h.ring.Open(c.Value, site, now)
+	// Scanned in place rather than with r.CookiesNamed, which allocates a
+	// Cookie for each: this runs on every request.
+	lines, line := r.Header["Cookie"], ""
+	for {
+		var value string
+		var ok bool
+		value, lines, line, ok = nextCookie(lines, line, h.CookieName)
+		if !ok {
+			break
+		}
+		s, err := h.ring.Open(value, site, now)
 		if err != nil {
 			if ce := h.logger.Check(zap.DebugLevel, "session cookie refused"); ce != nil {
 				ce.Write(zap.Error(err), zap.String("remote_ip", r.RemoteAddr))

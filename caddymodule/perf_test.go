@@ -1,0 +1,153 @@
+package caddymodule
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/xepauth/caddy-xepauth/internal/session"
+)
+
+// perfHandler is a handler as Provision leaves it, with what the session
+// check reads: the key ring, the revocation list (holding a few other
+// sessions) and the settings.
+func perfHandler(tb testing.TB) *Handler {
+	tb.Helper()
+	k, err := session.KeyFromSecret([]byte("an-example-session-key-of-at-least-32-bytes"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ring, err := session.NewRing(k)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	g := &gate{revoked: newRevocations()}
+	ids := map[[16]byte]int64{}
+	for i := range 100 {
+		ids[[16]byte{byte(i), 1}] = time.Now().Add(time.Hour).Unix()
+	}
+	g.revoked.ids.Store(&ids)
+	return &Handler{
+		CookieName:      "xmpp_auth",
+		UserHeader:      "X-Forwarded-User",
+		SessionLifetime: caddy.Duration(24 * time.Hour),
+		ring:            ring,
+		gate:            g,
+		logger:          zap.NewNop(),
+	}
+}
+
+// perfRequest is an authenticated request as a browser sends it: a valid
+// session cookie among three others of the site.
+func perfRequest(tb testing.TB, h *Handler) *http.Request {
+	tb.Helper()
+	now := time.Now()
+	r := httptest.NewRequest("GET", "http://wiki.example.org/page?id=7", nil)
+	r.Host = "wiki.example.org"
+	v, err := h.ring.Seal(session.Session{JID: "alice@example.org", Authenticated: now, Issued: now, Expires: now.Add(time.Hour)}, h.cookieSite(r))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	r.Header.Set("Cookie", "_ga=GA1.2.1234567890.1700000000; theme=dark; xmpp_auth="+v+"; lang=en-GB")
+	r.Header.Set("Accept", "text/html,application/xhtml+xml")
+	r.Header.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0")
+	return r
+}
+
+// BenchmarkSessionCheck is the per-request cost of the gate for a visitor
+// who is logged in: the Cookie header scanned for the gate's cookie, the
+// cookie opened (HMAC-SHA256 and expiry), the lifetime and the revocation
+// list checked. Compare with BenchmarkHMACSHA256 of internal/session, its
+// floor.
+func BenchmarkSessionCheck(b *testing.B) {
+	h := perfHandler(b)
+	r := perfRequest(b, h)
+	w := httptest.NewRecorder()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok := h.session(w, r); !ok {
+			b.Fatal("no session")
+		}
+	}
+}
+
+// BenchmarkPass is what the gate does to an authenticated request before
+// handing it on: the user header set, the gate's cookies taken out.
+func BenchmarkPass(b *testing.B) {
+	h := perfHandler(b)
+	r := perfRequest(b, h)
+	cookie := r.Header["Cookie"][0]
+	cookies := make([]string, 1)
+	b.ReportAllocs()
+	for b.Loop() {
+		cookies[0] = cookie
+		r.Header["Cookie"] = cookies
+		h.pass(r, "alice@example.org")
+	}
+	if got := r.Header.Get("Cookie"); got != "_ga=GA1.2.1234567890.1700000000; theme=dark; lang=en-GB" {
+		b.Fatalf("cookies passed on: %q", got)
+	}
+}
+
+// TestCookieScanReadsAsNetHTTP keeps the allocation-free scan of the
+// Cookie header equal to what r.CookiesNamed returns.
+func TestCookieScanReadsAsNetHTTP(t *testing.T) {
+	for _, lines := range [][]string{
+		nil,
+		{""},
+		{"xmpp_auth=a"},
+		{"a=1; xmpp_auth=b; c=3"},
+		{" xmpp_auth = b ;xmpp_auth=c;;", "xmpp_auth=\"d\"", "x=y"},
+		{"xmpp_auth_login=L; xmpp_auth_pre=P", "xmpp_auth"},
+		{"xmpp_auth=", "xmpp_auth=\"\""},
+		{"XMPP_AUTH=upper; xmpp_auth=lower"},
+		{"a=xmpp_auth=no; b=x xmpp_auth=no; xmpp_authx=no; xxmpp_auth=no;\txmpp_auth\t=\t\"q\" \t; xmpp_auth ; xmpp_auth"},
+		{"xmpp_auth xmpp_auth=no; ;;xmpp_auth=v=w; xmpp_auth=a;b"},
+	} {
+		r := &http.Request{Header: http.Header{}}
+		if lines != nil {
+			r.Header["Cookie"] = lines
+		}
+		var want []string
+		for _, c := range r.CookiesNamed("xmpp_auth") {
+			want = append(want, c.Value)
+		}
+		var got []string
+		ls, l := lines, ""
+		for {
+			v, rest, restLine, ok := nextCookie(ls, l, "xmpp_auth")
+			if !ok {
+				break
+			}
+			ls, l = rest, restLine
+			// net/http drops a value with bytes a cookie may not hold; the
+			// scan leaves that to Ring.Open, which refuses it.
+			if strings.IndexFunc(v, func(c rune) bool { return c < 0x20 || c >= 0x7f || c == '"' || c == '\\' }) < 0 {
+				got = append(got, v)
+			}
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%q: scanned %q, net/http reads %q", lines, got, want)
+		}
+	}
+}
+
+func TestStripGateCookiesLeavesOthersUntouched(t *testing.T) {
+	h := &Handler{CookieName: "xmpp_auth"}
+	hdr := http.Header{"Cookie": {"a=1;b=2", " xmpp_auth =S; xmpp_auth_login=L;c=3", "xmpp_auth_pre=P", "xmpp_authx=keep"}}
+	h.stripGateCookies(hdr)
+	if got, want := hdr["Cookie"], []string{"a=1;b=2", "c=3", "xmpp_authx=keep"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("left %q, want %q", got, want)
+	}
+	hdr = http.Header{"Cookie": {"xmpp_auth=S", "xmpp_auth_login=L"}}
+	h.stripGateCookies(hdr)
+	if _, ok := hdr["Cookie"]; ok {
+		t.Errorf("left %q", hdr["Cookie"])
+	}
+}
