@@ -36,12 +36,8 @@ func main() {
 
 	var rows []row
 	rows = append(rows, cookieCheck(*count)...)
-	rows = append(rows,
-		notMeasured("2. throughput, gate vs none (wrk)", "≥ 0.95 req/s, p99 ≤ 1.1×", "not implemented yet in this command"),
-		notMeasured("2. ref: forward_auth", "reference", "not implemented yet in this command"),
-		notMeasured("2. ref: basic_auth (cached)", "reference", "not implemented yet in this command"),
-		notMeasured("3. 1 000 concurrent logins vs raw iq rate", "≥ 0.8 of raw", "not implemented yet in this command"),
-	)
+	rows = append(rows, throughput()...)
+	rows = append(rows, concurrentLogins()...)
 	rows = append(rows, pendingMemory(*pending))
 	rows = append(rows, outcomeLatency(*samples))
 
