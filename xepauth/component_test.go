@@ -137,8 +137,14 @@ func TestAsksEndOnTimeWhenTheServerStopsReading(t *testing.T) {
 	c := newTestComponent(t, Config{Server: addr, WriteTimeout: 300 * time.Millisecond, KeepAlive: -1})
 	c.Start()
 	defer c.Close()
-	time.Sleep(500 * time.Millisecond) // let the buffers fill
-	big := "https://s/" + strings.Repeat("x", 60<<10)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	if err := c.WaitConnected(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	// Asks far larger than any socket buffers, so that writing them must
+	// block whatever the kernel's buffer sizes and the machine's speed.
+	big := "https://s/" + strings.Repeat("x", 4<<20)
 	for range 5 {
 		start := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
@@ -148,7 +154,7 @@ func TestAsksEndOnTimeWhenTheServerStopsReading(t *testing.T) {
 			t.Fatalf("an ask with a 200ms deadline took %v (%v)", d, o.Result)
 		}
 	}
-	deadline := time.Now().Add(3 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for n.Load() < 2 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
