@@ -1,7 +1,6 @@
 package caddymodule
 
 import (
-	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -212,16 +211,7 @@ func (h *APIHandler) ask(w http.ResponseWriter, r *http.Request, p apiParams) er
 	// logins never applies to an API call, and so that an API call never
 	// joins a Basic login's ask.
 	id := basicIdentity{full: p.jid.String(), method: "xmpp_auth_api " + p.method, url: p.url, site: p.domain, ip: ip}
-	actx, cancel := context.WithTimeout(h.gate.ctx, p.timeout)
-	call, verdict, err := h.gate.basic.admit(key, id, now, cancel, func() error {
-		if !h.gate.comp.Connected() {
-			return errBasicNotConnected
-		}
-		return h.gate.limits.acquire(bare, ip, now)
-	})
-	if verdict != basicAsk {
-		cancel()
-	}
+	tx, verdict, err := h.gate.admitTransaction(key, id, ip, p.timeout, now)
 	log := h.logger.With(zap.String("jid", p.jid.String()), zap.String("method", p.method),
 		zap.String("domain", p.domain), zap.String("remote_ip", ip))
 
@@ -250,24 +240,15 @@ func (h *APIHandler) ask(w http.ResponseWriter, r *http.Request, p apiParams) er
 			Language: h.texts.messageLang(r),
 			Messages: h.texts.xmppMessages(),
 		}
-		usedFor := max(2*p.timeout, 2*basicCarryOver)
 		log.Info("confirmation asked (API)")
-		go func() {
-			o := h.gate.comp.Ask(actx, req)
-			cancel()
-			h.gate.limits.release(bare, ip)
-			h.gate.basic.finish(key, call, o, time.Now(), usedFor)
-		}()
+		h.gate.askTransaction(tx, req)
 	}
 
-	select {
-	case <-call.done:
-	case <-r.Context().Done():
-		h.gate.basic.leave(call)
+	o, ok := h.gate.waitTransaction(r, tx)
+	if !ok {
 		w.WriteHeader(499) // the caller has gone, as Caddy's reverse proxy records it
 		return nil
 	}
-	o := call.outcome
 	log.Info("confirmation answered (API)", zap.Stringer("result", o.Result), zap.String("via", o.Via), zap.String("detail", o.Detail))
 	return apiPlain(w, apiStatus(o.Result), apiMessage(o.Result))
 }

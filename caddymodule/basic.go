@@ -250,16 +250,7 @@ func (h *Handler) serveBasic(w http.ResponseWriter, r *http.Request, next caddyh
 	// the person typing it, so they are the same transaction.
 	key := basicKey{bare: bare, txid: xepauth.NormaliseCode(cred.txid)}
 	id := basicIdentity{full: cred.jid.String(), method: r.Method, url: target, site: site, ip: ip}
-	actx, cancel := context.WithTimeout(h.gate.ctx, timeout)
-	call, verdict, err := h.gate.basic.admit(key, id, now, cancel, func() error {
-		if !h.gate.comp.Connected() {
-			return errBasicNotConnected
-		}
-		return h.gate.limits.acquire(bare, ip, now)
-	})
-	if verdict != basicAsk {
-		cancel()
-	}
+	tx, verdict, err := h.gate.admitTransaction(key, id, ip, timeout, now)
 	log := h.logger.With(zap.String("jid", cred.jid.String()), zap.String("method", r.Method),
 		zap.String("site", site), zap.String("remote_ip", r.RemoteAddr))
 
@@ -294,25 +285,16 @@ func (h *Handler) serveBasic(w http.ResponseWriter, r *http.Request, next caddyh
 			Language: h.messageLang(r),
 			Messages: h.xmppMessages(),
 		}
-		usedFor := max(2*timeout, 2*basicCarryOver)
 		log.Info("login asked (Basic)")
-		go func() {
-			o := h.gate.comp.Ask(actx, req)
-			cancel()
-			h.gate.limits.release(bare, ip)
-			h.gate.basic.finish(key, call, o, time.Now(), usedFor)
-		}()
+		h.gate.askTransaction(tx, req)
 	}
 
-	select {
-	case <-call.done:
-	case <-r.Context().Done():
-		h.gate.basic.leave(call)
+	o, ok := h.gate.waitTransaction(r, tx)
+	if !ok {
 		// The client has gone; 499 as Caddy's reverse proxy records it.
 		w.WriteHeader(499)
 		return nil
 	}
-	o := call.outcome
 	log.Info("login answered (Basic)", zap.Stringer("result", o.Result), zap.String("detail", o.Detail))
 	switch o.Result {
 	case xepauth.Approved:
@@ -367,6 +349,57 @@ type basicKey struct{ bare, txid string }
 type basicIdentity struct{ full, method, url, site, ip string }
 
 // basicCall is one ask in flight and the requests waiting for it.
+// transaction is one admitted (JID, transaction id) pair, as Basic logins
+// and the API both ask them: the shared call, and what its ask needs.
+type transaction struct {
+	call    *basicCall
+	key     basicKey
+	ip      string
+	ctx     context.Context // the ask's life: the gate's, bounded by the timeout
+	cancel  context.CancelFunc
+	usedFor time.Duration // how long the id stays spent
+}
+
+// admitTransaction admits a request for key: it joins an ask in flight,
+// or, when it is the first, checks the connection and the limits so that
+// the caller may ask (verdict basicAsk, then askTransaction).
+func (g *gate) admitTransaction(key basicKey, id basicIdentity, ip string, timeout time.Duration, now time.Time) (transaction, basicVerdict, error) {
+	ctx, cancel := context.WithTimeout(g.ctx, timeout)
+	call, verdict, err := g.basic.admit(key, id, now, cancel, func() error {
+		if !g.comp.Connected() {
+			return errBasicNotConnected
+		}
+		return g.limits.acquire(key.bare, ip, now)
+	})
+	if verdict != basicAsk {
+		cancel()
+	}
+	return transaction{call: call, key: key, ip: ip, ctx: ctx, cancel: cancel, usedFor: max(2*timeout, 2*basicCarryOver)}, verdict, err
+}
+
+// askTransaction sends the request in the background; its outcome reaches
+// every request waiting on the call, and frees the limits it took.
+func (g *gate) askTransaction(t transaction, req xepauth.Request) {
+	go func() {
+		o := g.comp.Ask(t.ctx, req)
+		t.cancel()
+		g.limits.release(t.key.bare, t.ip)
+		g.basic.finish(t.key, t.call, o, time.Now(), t.usedFor)
+	}()
+}
+
+// waitTransaction waits for the outcome; false when the client went away
+// first (the ask ends once no request waits on it).
+func (g *gate) waitTransaction(r *http.Request, t transaction) (xepauth.Outcome, bool) {
+	select {
+	case <-t.call.done:
+		return t.call.outcome, true
+	case <-r.Context().Done():
+		g.basic.leave(t.call)
+		return xepauth.Outcome{}, false
+	}
+}
+
 type basicCall struct {
 	id      basicIdentity
 	done    chan struct{}

@@ -13,14 +13,13 @@ import (
 	"github.com/xepauth/caddy-xepauth/internal/xmpptest"
 )
 
-// The waiting page holds a long poll open, so it learns the outcome as soon
-// as the answer reaches Caddy rather than at the next periodic check.
-func TestTheWaitingPageLearnsTheOutcomeWithin100ms(t *testing.T) {
-	s := newSite(t)
-	s.load(options{})
-	alice := s.p.NewUser(t, "alice", xmpptest.Silent)
+// outcomeLatencies logs alice in n times, each time holding the waiting
+// page's long poll open before she answers, and returns, sorted, the times
+// from her answer leaving the XMPP client to the poll answering.
+func outcomeLatencies(t *testing.T, s *site, alice *xmpptest.User, n int) []time.Duration {
+	t.Helper()
 	var took []time.Duration
-	for range 5 {
+	for range n {
 		b := s.browser()
 		if resp, body := b.submit("alice@localhost", "/"); resp.StatusCode != http.StatusOK {
 			t.Fatalf("waiting page: %d\n%s", resp.StatusCode, body)
@@ -37,12 +36,34 @@ func TestTheWaitingPageLearnsTheOutcomeWithin100ms(t *testing.T) {
 			}
 			polled <- time.Now()
 		}()
-		time.Sleep(200 * time.Millisecond) // the poll is now held open
+		time.Sleep(50 * time.Millisecond) // the poll is now held open
 		sent := time.Now()
 		approve(t, alice, req)
 		took = append(took, (<-polled).Sub(sent))
 	}
 	slices.Sort(took)
+	return took
+}
+
+// loadWithLimits loads the site with the app's limits set.
+func loadWithLimits(t *testing.T, s *site, limits map[string]any) {
+	t.Helper()
+	var cfg map[string]any
+	if err := jsonUnmarshal(s.config(options{}), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg["apps"].(map[string]any)["xmpp_auth"].(map[string]any)["limits"] = limits
+	if err := caddyLoad(jsonMarshal(t, cfg)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The waiting page holds a long poll open, so it learns the outcome as soon
+// as the answer reaches Caddy rather than at the next periodic check.
+func TestTheWaitingPageLearnsTheOutcomeWithin100ms(t *testing.T) {
+	s := newSite(t)
+	s.load(options{})
+	took := outcomeLatencies(t, s, s.p.NewUser(t, "alice", xmpptest.Silent), 5)
 	t.Logf("from the answer leaving the XMPP client to the page knowing it: %v (median %v)", took, took[len(took)/2])
 	if took[len(took)/2] > 100*time.Millisecond {
 		t.Errorf("median %v, want at most 100ms", took[len(took)/2])
@@ -51,14 +72,7 @@ func TestTheWaitingPageLearnsTheOutcomeWithin100ms(t *testing.T) {
 
 func TestLimitsFromTheConfigApply(t *testing.T) {
 	s := newSite(t)
-	var cfg map[string]any
-	if err := jsonUnmarshal(s.config(options{}), &cfg); err != nil {
-		t.Fatal(err)
-	}
-	cfg["apps"].(map[string]any)["xmpp_auth"].(map[string]any)["limits"] = map[string]any{"jid_open": 1}
-	if err := caddyLoad(jsonMarshal(t, cfg)); err != nil {
-		t.Fatal(err)
-	}
+	loadWithLimits(t, s, map[string]any{"jid_open": 1})
 	s.p.NewUser(t, "alice", xmpptest.Silent)
 	if resp, _ := s.browser().submit("alice@localhost", "/"); resp.StatusCode != http.StatusOK {
 		t.Fatalf("first login: %d", resp.StatusCode)
@@ -116,7 +130,7 @@ func TestTheGatesOwnAddressCannotBeAsked(t *testing.T) {
 }
 
 // TestOutcomeLatencyP99 is figure 5 of go run ./internal/cmd/bench: the
-// same measure as above, reporting the p99, over 10 logins in the test
+// same measure as above, its p99 held to 50 ms, over 10 logins in the test
 // command and over XEPAUTH_OUTCOME_SAMPLES logins when that is set.
 func TestOutcomeLatencyP99(t *testing.T) {
 	n := 10
@@ -124,42 +138,13 @@ func TestOutcomeLatencyP99(t *testing.T) {
 		n = v
 	}
 	s := newSite(t)
-	var cfg map[string]any
-	if err := jsonUnmarshal(s.config(options{}), &cfg); err != nil {
-		t.Fatal(err)
-	}
 	// One visitor logging in n times from one address: the limits would
 	// refuse that, and they are not what is measured.
-	cfg["apps"].(map[string]any)["xmpp_auth"].(map[string]any)["limits"] = map[string]any{
-		"jid_open": n + 1, "jid_per_window": n + 1, "ip_open": n + 1, "ip_per_window": n + 1}
-	if err := caddyLoad(jsonMarshal(t, cfg)); err != nil {
-		t.Fatal(err)
-	}
-	alice := s.p.NewUser(t, "alice", xmpptest.Silent)
-	var took []time.Duration
-	for range n {
-		b := s.browser()
-		if resp, body := b.submit("alice@localhost", "/"); resp.StatusCode != http.StatusOK {
-			t.Fatalf("waiting page: %d\n%s", resp.StatusCode, body)
-		}
-		req, err := alice.NextRequest(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		polled := make(chan time.Time, 1)
-		go func() {
-			_, state := b.do("GET", "/.xmpp-auth/status", nil)
-			if state != "{\"state\":\"approved\"}\n" {
-				t.Errorf("status answered %q", state)
-			}
-			polled <- time.Now()
-		}()
-		time.Sleep(50 * time.Millisecond) // the poll is now held open
-		sent := time.Now()
-		approve(t, alice, req)
-		took = append(took, (<-polled).Sub(sent))
-	}
-	slices.Sort(took)
+	loadWithLimits(t, s, map[string]any{"jid_open": n + 1, "jid_per_window": n + 1, "ip_open": n + 1, "ip_per_window": n + 1})
+	took := outcomeLatencies(t, s, s.p.NewUser(t, "alice", xmpptest.Silent), n)
 	p := func(q float64) time.Duration { return took[min(len(took)-1, int(q*float64(len(took))))] }
 	t.Logf("outcome latency: samples %d p50_us %d p99_us %d max_us %d", n, p(0.5).Microseconds(), p(0.99).Microseconds(), took[len(took)-1].Microseconds())
+	if p(0.99) > 50*time.Millisecond {
+		t.Errorf("p99 %v, want at most 50ms", p(0.99))
+	}
 }
