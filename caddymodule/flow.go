@@ -110,14 +110,21 @@ func (h *Handler) startLogin(w http.ResponseWriter, r *http.Request) error {
 	h.gate.logins.start(h.gate.ctx, h.gate.comp, l, req, timeout, func() { h.gate.limits.release(bare, ip) })
 	h.logger.Info("login asked", zap.String("jid", addr.String()), zap.String("site", l.site), zap.String("remote_ip", r.RemoteAddr))
 	setCookie(w, r, h.loginCookieName(), l.id, h.PathPrefix, timeout+keepDone)
-	http.Redirect(w, r, h.PathPrefix+"wait", http.StatusSeeOther)
-	return nil
+	// The waiting page itself, not a redirect to it: one round trip less
+	// between the address and the code on screen. Its script moves the
+	// address bar to the waiting page's own address, and its no-script
+	// refresh goes there, so a reload never posts the form again.
+	p.Kind = "wait"
+	p.Code = l.code
+	p.Seconds = int(timeout.Seconds())
+	return h.renderPage(w, r, http.StatusOK, p)
 }
 
 // wait shows the login in progress, or its outcome; on approval it sets
 // the session cookie and returns the visitor to where they were going. A
 // browser without JavaScript refreshes this page; one with it long-polls
-// status and comes back here once there is news.
+// status, which cashes in an approval itself, and comes back here only for
+// the other outcomes.
 func (h *Handler) wait(w http.ResponseWriter, r *http.Request) error {
 	l := h.loginOf(r)
 	if l == nil {
@@ -132,7 +139,11 @@ func (h *Handler) wait(w http.ResponseWriter, r *http.Request) error {
 	}
 	switch o.Result {
 	case xepauth.Approved:
-		return h.finish(w, r, l)
+		if !h.finish(w, r, l) {
+			return h.renderPage(w, r, http.StatusNotFound, page{Kind: "expired", Return: l.returnTo})
+		}
+		http.Redirect(w, r, l.returnTo, http.StatusSeeOther)
+		return nil
 	case xepauth.Denied:
 		p.Kind = "denied"
 		return h.renderPage(w, r, http.StatusForbidden, p)
@@ -146,25 +157,29 @@ func (h *Handler) wait(w http.ResponseWriter, r *http.Request) error {
 }
 
 // finish cashes in an approved login, once: the session cookie is set and
-// the login forgotten.
-func (h *Handler) finish(w http.ResponseWriter, r *http.Request, l *login) error {
+// the login forgotten. It reports false when the login was cashed in
+// already (another tab, a replayed request) or the cookie could not be
+// made.
+func (h *Handler) finish(w http.ResponseWriter, r *http.Request, l *login) bool {
 	if !h.gate.logins.forget(l.id) {
-		return h.renderPage(w, r, http.StatusNotFound, page{Kind: "expired", Return: l.returnTo})
+		return false
 	}
 	if err := h.issueSession(w, r, l.jid.Bare().String()); err != nil {
-		return err
+		h.logger.Error("cannot make a session cookie", zap.Error(err))
+		return false
 	}
 	setCookie(w, r, h.loginCookieName(), "", h.PathPrefix, 0)
 	h.logger.Info("login approved", zap.String("jid", l.jid.Bare().String()), zap.String("site", l.site))
 	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, l.returnTo, http.StatusSeeOther)
-	return nil
+	return true
 }
 
 // status answers the waiting page's long poll: as soon as the outcome is
-// known, or after longPoll with "pending".
+// known, or after longPoll with "pending". An approval is cashed in right
+// here, the session cookie set on this answer and the return path in it,
+// so the script goes straight on instead of through the waiting page.
 func (h *Handler) status(w http.ResponseWriter, r *http.Request) error {
-	state := "gone"
+	state, location := "gone", ""
 	if l := h.loginOf(r); l != nil {
 		timer := time.NewTimer(longPoll)
 		select {
@@ -176,11 +191,26 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request) error {
 		state = "pending"
 		if o, ok := l.finished(); ok {
 			state = o.Result.String()
+			if o.Result == xepauth.Approved {
+				if h.finish(w, r, l) {
+					location = l.returnTo
+				} else {
+					state = "gone"
+				}
+			}
 		}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	return json.NewEncoder(w).Encode(map[string]string{"state": state})
+	return json.NewEncoder(w).Encode(statusAnswer{State: state, Location: location})
+}
+
+// statusAnswer is the status endpoint's JSON: state is pending, approved,
+// denied, unreachable, timeout or gone (no such login, or cashed in
+// already); location, with approved, is where the visitor was going.
+type statusAnswer struct {
+	State    string `json:"state"`
+	Location string `json:"location,omitempty"`
 }
 
 // loginOf finds the login the browser's login cookie names, on this site.

@@ -8,11 +8,13 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 //go:embed pages/*.html
@@ -36,6 +38,7 @@ type page struct {
 	Kind    string
 	Lang    string            // the page's language, for <html lang>: en, fr
 	T       map[string]string // the texts in Lang, fields filled in
+	Title   string            // T["title_"+Kind]
 	Site    string
 	Prefix  string
 	Return  string // where "try again" and a finished login lead
@@ -67,8 +70,16 @@ func (h *Handler) renderPage(w http.ResponseWriter, r *http.Request, status int,
 	if tmpl == nil {
 		tmpl = pageTemplate
 	}
-	var buf bytes.Buffer
-	if err := tmpl.ExecuteTemplate(&buf, "page.html", p); err != nil {
+	buf := pageBuffers.Get().(*bytes.Buffer)
+	defer func() {
+		// A page far larger than ours (a custom template gone wild) is not
+		// kept, so the pool cannot pin it.
+		if buf.Cap() <= 64<<10 {
+			buf.Reset()
+			pageBuffers.Put(buf)
+		}
+	}()
+	if err := tmpl.ExecuteTemplate(buf, "page.html", p); err != nil {
 		return err
 	}
 	hdr := w.Header()
@@ -88,6 +99,12 @@ func (h *Handler) renderPage(w http.ResponseWriter, r *http.Request, status int,
 	return err
 }
 
+// pageBuffers holds the buffers pages are rendered into before they are
+// sent (an error halfway must not leave half a page): a page is several
+// kilobytes, and growing a fresh buffer to that size for every page cost
+// more than a tenth of rendering it.
+var pageBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
 // translate sets the page's language and texts: each text with {site},
 // {jid}, {code} and {seconds} filled in, and the error key turned into its
 // text.
@@ -96,14 +113,62 @@ func (p *page) translate(lang string) {
 	if !ok {
 		lang, src = "en", pageTexts["en"]
 	}
-	fill := strings.NewReplacer("{site}", p.Site, "{jid}", p.JID, "{code}", p.Code, "{seconds}", strconv.Itoa(p.Seconds))
 	p.Lang = lang
-	p.T = make(map[string]string, len(src))
-	for k, v := range src {
-		p.T[k] = fill.Replace(v)
+	// Most texts have nothing to fill in: the map is cloned whole (a copy
+	// of its tables, far cheaper than inserting each text) and only the
+	// texts with placeholders are rewritten.
+	p.T = maps.Clone(src)
+	for _, k := range textsToFill[lang] {
+		p.T[k] = p.fill(src[k])
 	}
+	p.Title = p.T["title_"+p.Kind]
 	if t, ok := p.T[p.Error]; ok && strings.HasPrefix(p.Error, "err_") {
 		p.Error = t
+	}
+}
+
+// textsToFill lists, by language, the keys of the texts that have a
+// placeholder; they are the only ones translate rewrites.
+var textsToFill = func() map[string][]string {
+	m := make(map[string][]string, len(pageTexts))
+	for lang, texts := range pageTexts {
+		for k, v := range texts {
+			if strings.Contains(v, "{") {
+				m[lang] = append(m[lang], k)
+			}
+		}
+	}
+	return m
+}()
+
+// fill replaces {site}, {jid}, {code} and {seconds} in text; anything else
+// in braces stays as it is.
+func (p *page) fill(text string) string {
+	var b strings.Builder
+	b.Grow(len(text) + len(p.JID) + len(p.Site))
+	for {
+		i := strings.IndexByte(text, '{')
+		if i < 0 {
+			b.WriteString(text)
+			return b.String()
+		}
+		b.WriteString(text[:i])
+		text = text[i:]
+		switch {
+		case strings.HasPrefix(text, "{site}"):
+			b.WriteString(p.Site)
+		case strings.HasPrefix(text, "{jid}"):
+			b.WriteString(p.JID)
+		case strings.HasPrefix(text, "{code}"):
+			b.WriteString(p.Code)
+		case strings.HasPrefix(text, "{seconds}"):
+			b.WriteString(strconv.Itoa(p.Seconds))
+		default:
+			b.WriteByte('{')
+			text = text[1:]
+			continue
+		}
+		text = text[strings.IndexByte(text, '}')+1:]
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
 	"github.com/xepauth/caddy-xepauth/internal/session"
@@ -43,12 +44,14 @@ func perfHandler(tb testing.TB) *Handler {
 	}
 }
 
-// perfRequest is an authenticated request as a browser sends it: a valid
-// session cookie among three others of the site.
+// perfRequest is an authenticated request as a browser sends it (a valid
+// session cookie among three others of the site), with the context Caddy's
+// server gives every request before the handlers see it.
 func perfRequest(tb testing.TB, h *Handler) *http.Request {
 	tb.Helper()
 	now := time.Now()
 	r := httptest.NewRequest("GET", "http://wiki.example.org/page?id=7", nil)
+	r = caddyhttp.PrepareRequest(r, caddy.NewReplacer(), httptest.NewRecorder(), &caddyhttp.Server{})
 	r.Host = "wiki.example.org"
 	v, err := h.ring.Seal(session.Session{JID: "alice@example.org", Authenticated: now, Issued: now, Expires: now.Add(time.Hour)}, h.cookieSite(r))
 	if err != nil {
@@ -149,5 +152,20 @@ func TestStripGateCookiesLeavesOthersUntouched(t *testing.T) {
 	h.stripGateCookies(hdr)
 	if _, ok := hdr["Cookie"]; ok {
 		t.Errorf("left %q", hdr["Cookie"])
+	}
+}
+
+// BenchmarkWaitPage is the page a login form is answered with: the
+// heaviest part of a login on the gate's side.
+func BenchmarkWaitPage(b *testing.B) {
+	h := perfHandler(b)
+	h.PathPrefix = "/.xmpp-auth/"
+	r := perfRequest(b, h)
+	b.ReportAllocs()
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		if err := h.renderPage(w, r, http.StatusOK, page{Kind: "wait", Return: "/page?id=7", JID: "alice@example.org", Code: "K7QF2M", Seconds: 120}); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
