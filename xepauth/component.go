@@ -60,6 +60,8 @@ type Component struct {
 	changed  chan struct{} // closed and replaced at every connect and drop
 	lastErr  error
 	dialFail int // dials failed in a row
+
+	probeTimeout time.Duration // probeTimeout, shorter in tests
 }
 
 // New checks cfg and returns a Component that is not connected yet: Start
@@ -116,6 +118,8 @@ func New(cfg Config, log *zap.Logger) (*Component, error) {
 		cancel:  cancel,
 		stopped: make(chan struct{}),
 		changed: make(chan struct{}),
+
+		probeTimeout: probeTimeout,
 	}, nil
 }
 
@@ -214,6 +218,23 @@ func (c *Component) supervise() {
 			backoff = min(2*backoff, c.cfg.MaxBackoff)
 			continue
 		}
+		// Close may come at any moment, even between the dial and Serve:
+		// ending the session then is what makes Serve return.
+		stopWatch := context.AfterFunc(c.ctx, func() { cn.down("component closed") })
+		served := make(chan error, 1)
+		go func() { served <- cn.sess.Serve(cn) }()
+		if err := cn.checkSole(c.probeTimeout); err != nil {
+			cn.down("connection refused for use: " + err.Error())
+			<-served
+			stopWatch()
+			if c.ctx.Err() != nil {
+				return
+			}
+			c.dialFailed(err, backoff)
+			c.sleep(backoff)
+			backoff = min(2*backoff, c.cfg.MaxBackoff)
+			continue
+		}
 		c.mu.Lock()
 		c.dialFail = 0
 		c.mu.Unlock()
@@ -221,12 +242,9 @@ func (c *Component) supervise() {
 		c.setState(cn, nil)
 
 		began := time.Now()
-		// Close may come at any moment, even between the dial and Serve:
-		// ending the session then is what makes Serve return.
-		stopWatch := context.AfterFunc(c.ctx, func() { cn.down("component closed") })
 		kaDone := make(chan struct{})
 		go func() { defer close(kaDone); c.keepAlive(cn) }()
-		err = cn.sess.Serve(cn)
+		err = <-served
 		stopWatch()
 		if err == nil {
 			err = errors.New("server closed the stream")
@@ -278,6 +296,8 @@ func hint(err error) string {
 		return "the server does not know this component domain: declare it (Prosody: a Component line; ejabberd: the hosts of ejabberd_service)"
 	case errors.Is(err, stream.Conflict):
 		return "another process is already connected as this component: give every gate its own component domain"
+	case errors.Is(err, ErrSharedDomain):
+		return "another process is connected as this component (ejabberd accepts several and splits the stanzas between them at random, so logins would lose answers): give every gate, every Caddy instance, its own component domain"
 	default:
 		var ne net.Error
 		if errors.As(err, &ne) || errors.Is(err, syscall.ECONNREFUSED) {

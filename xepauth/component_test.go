@@ -3,6 +3,7 @@ package xepauth
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -12,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 	"mellium.im/xmpp/jid"
 )
 
@@ -20,6 +23,15 @@ import (
 // after. It counts connections. These misbehaving servers are what the
 // supervisor must survive; real Prosody cannot be made to misbehave so.
 func fakeServer(t *testing.T, silent bool, after func(net.Conn, *bufio.Reader)) (string, *atomic.Int32) {
+	t.Helper()
+	return fakeServerProbes(t, silent, func(int) bool { return true }, after)
+}
+
+// fakeServerProbes is fakeServer, routing back to the component only the
+// probes of its own address (see probe.go) for which back returns true: a
+// probe not routed back is one that a server like ejabberd handed to
+// another connection on the same domain.
+func fakeServerProbes(t *testing.T, silent bool, back func(i int) bool, after func(net.Conn, *bufio.Reader)) (string, *atomic.Int32) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -49,6 +61,15 @@ func fakeServer(t *testing.T, silent bool, after func(net.Conn, *bufio.Reader)) 
 					return
 				}
 				fmt.Fprint(c, `<handshake/>`)
+				for i := range probeCount {
+					var msg strings.Builder
+					if !readPastInto(r, "</message>", &msg) {
+						return
+					}
+					if back(i) {
+						fmt.Fprint(c, msg.String())
+					}
+				}
 				after(c, r)
 			}()
 		}
@@ -58,13 +79,17 @@ func fakeServer(t *testing.T, silent bool, after func(net.Conn, *bufio.Reader)) 
 
 // readPast reads up to and including the first occurrence of s.
 func readPast(r *bufio.Reader, s string) bool {
-	var seen []byte
-	for !strings.HasSuffix(string(seen), s) {
+	return readPastInto(r, s, new(strings.Builder))
+}
+
+// readPastInto is readPast, keeping what it read in seen.
+func readPastInto(r *bufio.Reader, s string, seen *strings.Builder) bool {
+	for !strings.HasSuffix(seen.String(), s) {
 		b, err := r.ReadByte()
 		if err != nil {
 			return false
 		}
-		seen = append(seen, b)
+		seen.WriteByte(b)
 	}
 	return true
 }
@@ -176,5 +201,68 @@ func TestRedialBacksOffWhenSessionsDropAtOnce(t *testing.T) {
 	// 100+200+400+800ms of backoff fit about 4 or 5 dials in 1.5s.
 	if got := n.Load(); got < 2 || got > 6 {
 		t.Errorf("%d sessions in 1.5s, want between 2 and 6", got)
+	}
+}
+
+// A server that hands some stanzas for the domain to another connection,
+// as ejabberd does when two gates share a component domain, must not get
+// a gate that silently loses half of its answers: the connection is not
+// used, the cause is logged once at ERROR with what to do, and the
+// component keeps trying in case the other connection goes away.
+func TestASharedComponentDomainIsRefused(t *testing.T) {
+	addr, n := fakeServerProbes(t, false, func(i int) bool { return i%2 == 0 }, idle)
+	core, logs := observer.New(zap.DebugLevel)
+	c, err := New(Config{Server: addr, Domain: "auth.localhost", Secret: "s", MinBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond}, zap.New(core))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.probeTimeout = 200 * time.Millisecond
+	c.Start()
+	defer c.Close()
+	deadline := time.Now().Add(15 * time.Second)
+	for n.Load() < 3 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n.Load() < 3 {
+		t.Fatalf("%d connections: the component stopped trying", n.Load())
+	}
+	if c.Connected() {
+		t.Fatal("the component uses a connection whose domain another connection shares")
+	}
+	if err := c.Err(); !errors.Is(err, ErrSharedDomain) || !strings.Contains(err.Error(), "8 of 16 messages sent to the component's own address came back within 200ms") {
+		t.Errorf("Err() = %v, want ErrSharedDomain with the probe count", err)
+	}
+	errs := logs.FilterLevelExact(zap.ErrorLevel).All()
+	if len(errs) != 1 || !strings.Contains(fmt.Sprint(errs[0].ContextMap()["hint"]), "its own component domain") {
+		t.Errorf("want one ERROR line with the hint, got %d: %v", len(errs), errs)
+	}
+}
+
+// The gate already on the domain hears of the newcomer: one WARN line.
+func TestAProbeFromAnotherConnectionIsReported(t *testing.T) {
+	addr, _ := fakeServer(t, false, func(c net.Conn, r *bufio.Reader) {
+		for i := range 3 {
+			fmt.Fprintf(c, `<message type='headline' id='probe-other%d' from='auth.localhost' to='auth.localhost'><probe xmlns='%s'/></message>`, i, nsProbe)
+		}
+		idle(c, r)
+	})
+	core, logs := observer.New(zap.DebugLevel)
+	c, err := New(Config{Server: addr, Domain: "auth.localhost", Secret: "s"}, zap.New(core))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Start()
+	defer c.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for logs.FilterLevelExact(zap.WarnLevel).Len() == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
+	warns := logs.FilterLevelExact(zap.WarnLevel).All()
+	if len(warns) != 1 || !strings.Contains(warns[0].Message, "another process connected") {
+		t.Fatalf("want one WARN about the other process, got %v", warns)
+	}
+	if !c.Connected() {
+		t.Error("the gate already on the domain stepped back")
 	}
 }

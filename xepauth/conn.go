@@ -55,7 +55,9 @@ type conn struct {
 	downOnce sync.Once
 
 	pingMu sync.Mutex
-	pings  map[string]chan struct{}
+	pings  map[string]chan struct{} // pings and probes in flight, by id
+
+	foreignOnce sync.Once
 }
 
 func newConn(sess *xmpp.Session, nc net.Conn, name string, log *zap.Logger) *conn {
@@ -132,6 +134,12 @@ func (c *conn) HandleXMPP(t xmlstream.TokenReadEncoder, start *xml.StartElement)
 			c.table.routeIQ(&s, from)
 		}
 	case "message":
+		if from.Equal(c.domain) {
+			if !c.pong(s.ID) && s.payload().Space == nsProbe {
+				c.foreignProbe(s.ID)
+			}
+			return nil
+		}
 		if ownDomain {
 			c.log.Debug("dropped message from this component's own domain", zap.String("from", s.From))
 			return nil
