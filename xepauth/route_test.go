@@ -70,6 +70,7 @@ func TestRouteIQ(t *testing.T) {
 		{name: "result from another account is dropped", s: wireStanza{ID: "iq1", Type: "result"}, from: "mallory@localhost/phone", wantWarn: true},
 		{name: "result from the bare JID is dropped", s: wireStanza{ID: "iq1", Type: "result"}, from: "alice@localhost", wantWarn: true},
 		{name: "result for an unknown id is dropped", s: wireStanza{ID: "other", Type: "result"}, from: "alice@localhost/phone"},
+		{name: "result from the user's server is dropped", s: wireStanza{ID: "iq1", Type: "result"}, from: "localhost", wantWarn: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -127,6 +128,7 @@ func TestRouteMessage(t *testing.T) {
 		{name: "deny from another account is dropped", s: wireStanza{Type: "error", Thread: []string{"th1"}, Error: withCondition(nsStanzas, "not-authorized")}, from: "mallory@localhost/x", wantWarn: true},
 		{name: "right thread with another code is dropped", s: wireStanza{Type: "normal", Thread: []string{"th1"}, Confirm: []Confirm{{ID: "ZZZ999"}}}, from: "alice@localhost/phone", wantWarn: true},
 		{name: "the server itself cannot approve", s: wireStanza{Type: "normal", Thread: []string{"th1"}, Confirm: confirm}, from: "localhost", wantWarn: true},
+		{name: "the server itself cannot approve by plain-text code", s: wireStanza{Type: "chat", Body: []string{"ABC234"}}, from: "localhost", wantWarn: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
