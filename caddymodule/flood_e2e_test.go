@@ -139,4 +139,3 @@ func TestAFloodOfLoginsForManyAddressesFromOneIPIsCutOff(t *testing.T) {
 		t.Errorf("the heap grew by %d kB for %d refused posts", grew>>10, n)
 	}
 }
-
