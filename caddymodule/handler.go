@@ -88,13 +88,14 @@ type Handler struct {
 	// load. Default: the built-in page.
 	Templates string `json:"templates,omitempty"`
 
-	gate     *gate
-	ring     *session.Ring
-	allowed  access
-	sameSite http.SameSite
-	langs    languages
-	pages    *template.Template
-	logger   *zap.Logger
+	gate      *gate
+	ring      *session.Ring
+	allowed   access
+	sameSite  http.SameSite
+	langs     languages
+	pages     *template.Template
+	waitPages *waitPages // h.pages' waiting page, prepared
+	logger    *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.

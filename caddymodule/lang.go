@@ -77,6 +77,7 @@ func (h *Handler) provisionLanguages() error {
 			return err
 		}
 	}
+	h.waitPages = newWaitPages(h.pages)
 	return nil
 }
 

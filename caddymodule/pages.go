@@ -50,6 +50,8 @@ type page struct {
 	CSRF    string // the login form's token
 	Resend  bool   // the request that met the gate carried a form, which was not delivered
 	Nonce   string
+
+	secondsText string // {seconds} in the texts, when not Seconds: see waitpages.go
 }
 
 // renderPage writes a gate page. The pages need nothing from outside: the
@@ -64,7 +66,7 @@ func (h *Handler) renderPage(w http.ResponseWriter, r *http.Request, status int,
 	var nonce [12]byte
 	_, _ = rand.Read(nonce[:])
 	p.Nonce = base64.StdEncoding.EncodeToString(nonce[:])
-	p.translate(h.pageLang(r))
+	p.Lang = h.pageLang(r)
 
 	tmpl := h.pages
 	if tmpl == nil {
@@ -79,8 +81,12 @@ func (h *Handler) renderPage(w http.ResponseWriter, r *http.Request, status int,
 			pageBuffers.Put(buf)
 		}
 	}()
-	if err := tmpl.ExecuteTemplate(buf, "page.html", p); err != nil {
-		return err
+	// A prepared waiting page needs no texts: they are in it already.
+	if p.Kind != "wait" || h.waitPages == nil || !h.waitPages.render(buf, &p) {
+		p.translate(p.Lang)
+		if err := tmpl.ExecuteTemplate(buf, "page.html", p); err != nil {
+			return err
+		}
 	}
 	hdr := w.Header()
 	hdr.Set("Content-Type", "text/html; charset=utf-8")
@@ -161,6 +167,8 @@ func (p *page) fill(text string) string {
 			b.WriteString(p.JID)
 		case strings.HasPrefix(text, "{code}"):
 			b.WriteString(p.Code)
+		case strings.HasPrefix(text, "{seconds}") && p.secondsText != "":
+			b.WriteString(p.secondsText)
 		case strings.HasPrefix(text, "{seconds}"):
 			b.WriteString(strconv.Itoa(p.Seconds))
 		default:

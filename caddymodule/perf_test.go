@@ -40,6 +40,8 @@ func perfHandler(tb testing.TB) *Handler {
 		SessionLifetime: caddy.Duration(24 * time.Hour),
 		ring:            ring,
 		gate:            g,
+		pages:           pageTemplate,
+		waitPages:       newWaitPages(pageTemplate),
 		logger:          zap.NewNop(),
 	}
 }
