@@ -276,7 +276,7 @@ func (c *Component) dialFailed(err error, backoff time.Duration) {
 	c.mu.Lock()
 	c.dialFail++
 	n := c.dialFail
-	same := c.lastErr != nil && c.lastErr.Error() == err.Error()
+	same := sameCause(c.lastErr, err)
 	c.mu.Unlock()
 	c.setState(nil, err)
 	if n == 1 || !same {
@@ -285,6 +285,16 @@ func (c *Component) dialFailed(err error, backoff time.Duration) {
 		return
 	}
 	c.log.Debug("still cannot connect to the XMPP server", zap.Error(err), zap.Int("attempt", n), zap.Duration("next_in", backoff))
+}
+
+// sameCause reports whether two dial failures have one cause: the same
+// error, or both a shared domain (whose message carries a count that
+// differs from one try to the next).
+func sameCause(a, b error) bool {
+	if a == nil || b == nil {
+		return false
+	}
+	return a.Error() == b.Error() || errors.Is(a, ErrSharedDomain) && errors.Is(b, ErrSharedDomain)
 }
 
 // hint says what to check for the handshake errors the servers send.
