@@ -32,7 +32,7 @@ const testSessionKey = "an-example-session-key-of-at-least-32-bytes"
 // in-process Caddy with the gate in front of that upstream.
 type site struct {
 	t        *testing.T
-	p        *xmpptest.Prosody
+	p        *xmpptest.Server
 	addr     string // Caddy's listener, 127.0.0.1:port
 	storage  string
 	upstream *recorder
@@ -70,7 +70,7 @@ type options struct {
 
 func newSite(t *testing.T) *site {
 	t.Helper()
-	p := xmpptest.NewProsody(t, xmpptest.Config{})
+	p := xmpptest.NewServer(t, xmpptest.Config{})
 	rec := &recorder{}
 	rec.Server = httptest.NewServer(rec)
 	t.Cleanup(rec.Close)

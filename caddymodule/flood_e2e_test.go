@@ -29,6 +29,10 @@ func loadBehindProxy(t *testing.T, s *site) {
 	if err := caddyLoad(jsonMarshal(t, cfg)); err != nil {
 		t.Fatal(err)
 	}
+	// The gate connects in the background; a flood sent before it has
+	// would only measure the unreachable page.
+	ready := s.p.NewUser(t, "ready", xmpptest.Approve)
+	loginWorks(t, s, ready.JID.Bare().String(), 15*time.Second)
 }
 
 // flood posts n login forms, 16 at a time, with the one form token an

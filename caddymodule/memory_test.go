@@ -37,7 +37,7 @@ func (m pendingMemory) String() string {
 // the component holds all n asks.
 func measurePendingLogins(t testing.TB, n int) pendingMemory {
 	t.Helper()
-	p := xmpptest.NewProsody(t, xmpptest.Config{})
+	p := xmpptest.NewServer(t, xmpptest.Config{})
 	silent := p.NewUser(t, "silent", xmpptest.Silent)
 	comp, err := xepauth.New(xepauth.Config{Server: p.ComponentAddr, Domain: p.ComponentDomain, Secret: p.ComponentSecret}, zap.NewNop())
 	if err != nil {

@@ -23,7 +23,7 @@ step() {
 }
 
 step "Debian packages: prosody, chromium"
-bash scripts/install-packages.sh prosody chromium
+bash scripts/install-packages.sh prosody ejabberd chromium
 echo "found $(command -v prosody) and $(command -v chromium || command -v chromium-browser)"
 
 step "gofmt"

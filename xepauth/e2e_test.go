@@ -20,18 +20,18 @@ import (
 // rig is a real Prosody with a connected component, and the component's
 // logs for assertions.
 type rig struct {
-	p    *xmpptest.Prosody
+	p    *xmpptest.Server
 	comp *xepauth.Component
 	logs *observer.ObservedLogs
 }
 
 func newRig(t *testing.T, cfg xepauth.Config) *rig {
 	t.Helper()
-	p := xmpptest.NewProsody(t, xmpptest.Config{ExtraComponents: map[string]string{"evil.localhost": "evilsecret"}})
+	p := xmpptest.NewServer(t, xmpptest.Config{ExtraComponents: map[string]string{"evil.localhost": "evilsecret"}})
 	return startComponent(t, p, cfg)
 }
 
-func startComponent(t *testing.T, p *xmpptest.Prosody, cfg xepauth.Config) *rig {
+func startComponent(t *testing.T, p *xmpptest.Server, cfg xepauth.Config) *rig {
 	t.Helper()
 	core, logs := observer.New(zap.DebugLevel)
 	cfg.Server, cfg.Domain, cfg.Secret = p.ComponentAddr, p.ComponentDomain, p.ComponentSecret
@@ -216,7 +216,7 @@ func TestHostileStanzasDoNotEndTheSession(t *testing.T) {
 }
 
 func TestServerDownAtStartThenUp(t *testing.T) {
-	p := xmpptest.NewProsody(t, xmpptest.Config{})
+	p := xmpptest.NewServer(t, xmpptest.Config{})
 	if err := p.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +258,7 @@ func TestServerDownAtStartThenUp(t *testing.T) {
 }
 
 func TestServerKilledDuringAsksEndsThemAndReconnects(t *testing.T) {
-	p := xmpptest.NewProsody(t, xmpptest.Config{})
+	p := xmpptest.NewServer(t, xmpptest.Config{})
 	r := startComponent(t, p, xepauth.Config{MinBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
 	alice := p.NewUser(t, "alice", xmpptest.Silent)
 

@@ -49,12 +49,12 @@ type caddyProcess struct {
 	stderr  *syncBuffer
 	exited  chan struct{}
 	waitErr error
-	prosody *xmpptest.Prosody
+	prosody *xmpptest.Server
 }
 
 // startCaddy runs the binary on the Caddyfile and waits until addr
 // accepts connections. Cleanup kills it.
-func startCaddy(t *testing.T, caddyfile, addr string, p *xmpptest.Prosody) *caddyProcess {
+func startCaddy(t *testing.T, caddyfile, addr string, p *xmpptest.Server) *caddyProcess {
 	t.Helper()
 	dir := t.TempDir()
 	// Named Caddyfile, so `caddy run` picks the Caddyfile adapter itself.
@@ -113,7 +113,7 @@ func (cp *caddyProcess) fatalf(format string, args ...any) {
 func TestLoginThroughBinary(t *testing.T) {
 	t.Parallel()
 	binary(t) // skip first under -short without a binary, before starting Prosody
-	p := xmpptest.NewProsody(t, xmpptest.Config{})
+	p := xmpptest.NewServer(t, xmpptest.Config{})
 	alice := p.NewUser(t, "alice", xmpptest.Approve)
 	aliceJID := "alice@" + p.Domain
 	app := upstream(t)

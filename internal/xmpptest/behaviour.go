@@ -139,9 +139,9 @@ func (u *User) answerIQ(in incoming, decErr error, from, id string) xml.TokenRea
 	case Deny:
 		return iqError(from, id, confirmTokens(*in.Confirm), stanza.Error{Type: stanza.Auth, Condition: stanza.NotAuthorized})
 	case Silent:
-		// A result with no "to" goes to our own account, where Prosody drops
-		// it. Writing it satisfies mellium's "was the iq answered" check, so
-		// the asker really hears nothing.
+		// A result with no "to" goes to our own account, where the server
+		// drops it. Writing it satisfies mellium's "was the iq answered"
+		// check, so the asker really hears nothing.
 		return iqReply("result", "", id, nil)
 	default: // PlainText, PlainTextNo
 		return iqError(from, id, nil, stanza.Error{Type: stanza.Cancel, Condition: stanza.ServiceUnavailable})

@@ -7,14 +7,15 @@ import (
 	"strings"
 )
 
-// configFile names the generated Prosody configuration inside Config.Dir.
+// prosodyConfigFile and prosodyLogFile name the generated Prosody
+// configuration and its log inside Config.Dir.
 const (
-	configFile = "prosody.cfg.lua"
-	logFile    = "prosody.log"
+	prosodyConfigFile = "prosody.cfg.lua"
+	prosodyLogFile    = "prosody.log"
 )
 
-// renderConfig produces prosody.cfg.lua for the filled-in cfg and the chosen
-// ports.
+// renderProsodyConfig produces prosody.cfg.lua for the filled-in cfg and
+// the chosen ports.
 //
 // Choices, each needed for a hermetic test server:
 //   - run_as_root: tests often run as root in containers; without it prosody
@@ -28,7 +29,7 @@ const (
 //   - s2s and HTTP off: nothing listens beyond the two ports we picked.
 //   - nagle off: otherwise Nagle plus delayed ACKs add ~40 ms stalls to
 //     message round trips.
-func renderConfig(cfg Config, c2sPort, componentPort int) string {
+func renderProsodyConfig(cfg Config, c2sPort, componentPort int) string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
 
@@ -38,7 +39,7 @@ func renderConfig(cfg Config, c2sPort, componentPort int) string {
 	w("data_path = %s", luaString(filepath.Join(cfg.Dir, "data")))
 	w("certificates = %s", luaString(filepath.Join(cfg.Dir, "certs")))
 	w("log = { { levels = { min = %s }, to = \"file\", filename = %s } }",
-		luaString(cfg.LogLevel), luaString(filepath.Join(cfg.Dir, logFile)))
+		luaString(cfg.LogLevel), luaString(filepath.Join(cfg.Dir, prosodyLogFile)))
 	w("")
 	w("interfaces = { \"127.0.0.1\" }")
 	w("local_interfaces = { \"127.0.0.1\" }")

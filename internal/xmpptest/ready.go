@@ -12,49 +12,63 @@ import (
 	"time"
 )
 
-// errPortTaken reports that prosody could not bind one of its ports; the
-// log tail attached by the caller names it.
-var errPortTaken = errors.New("prosody could not open one of its ports (held by another program?)")
+// errPortTaken reports that the server could not bind one of its ports;
+// the error carries the server's complaint.
+var errPortTaken = errors.New("the server could not open one of its ports (held by another program?)")
 
-// waitReady returns once prosody answers an XMPP stream header on both
-// ports. A bare TCP connect is not enough: when a port is taken, prosody
-// logs an error and keeps running without it, and the connect then reaches
-// whoever holds the port. It fails early if the process exits or this
-// run's log (from logStart on) reports a port it could not open.
-func (p *Prosody) waitReady(ctx context.Context, done <-chan struct{}, logStart int64) error {
+// waitReady returns once the server answers an XMPP stream header on both
+// ports and whatever else the implementation waits for. A bare TCP connect
+// is not enough: when a port is taken, prosody logs an error and keeps
+// running without it, and the connect then reaches whoever holds the port.
+// It fails early if the process exits or this run's log (from logStart on)
+// reports a port it could not open.
+func (s *Server) waitReady(ctx context.Context, done <-chan struct{}, logStart int64) error {
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
-	probes := []struct{ addr, ns, to string }{
-		{p.C2SAddr, "jabber:client", p.Domain},
-		{p.ComponentAddr, nsAccept, p.ComponentDomain},
+	exited := func() error {
+		// ejabberd gives up when a port is taken; say why rather than
+		// merely that it exited.
+		if msg := s.portFailure(logStart); msg != "" {
+			return fmt.Errorf("%w: %s", errPortTaken, msg)
+		}
+		return fmt.Errorf("%s exited during start-up", s.Kind)
 	}
-	for _, pr := range probes {
+	probes := []func(context.Context) error{
+		func(ctx context.Context) error { return probeStream(ctx, s.C2SAddr, "jabber:client", s.Domain) },
+		func(ctx context.Context) error {
+			return probeStream(ctx, s.ComponentAddr, nsAccept, s.ComponentDomain)
+		},
+		func(ctx context.Context) error {
+			return s.impl.ready(ctx, func() string { return s.logSince(logStart) })
+		},
+	}
+	for _, probe := range probes {
 		for {
 			select {
 			case <-done:
-				return errors.New("prosody exited during start-up")
+				return exited()
 			default:
 			}
-			if msg := p.portFailure(logStart); msg != "" {
-				return errPortTaken
+			if msg := s.portFailure(logStart); msg != "" {
+				return fmt.Errorf("%w: %s", errPortTaken, msg)
 			}
-			err := probeStream(ctx, pr.addr, pr.ns, pr.to)
+			err := probe(ctx)
 			if err == nil {
 				break
 			}
 			select {
 			case <-ctx.Done():
-				return fmt.Errorf("waiting for %s: %w (last probe: %v)", pr.addr, ctx.Err(), err)
+				return fmt.Errorf("waiting for %s to answer: %w (last probe: %v)", s.Kind, ctx.Err(), err)
 			case <-done:
-				return errors.New("prosody exited during start-up")
+				return exited()
 			case <-time.After(20 * time.Millisecond):
 			}
 		}
 	}
-	// Prosody may have reported the failure after a probe reached a stray
-	// listener.
-	if msg := p.portFailure(logStart); msg != "" {
-		return errPortTaken
+	// The server may have reported the failure after a probe reached a
+	// stray listener.
+	if msg := s.portFailure(logStart); msg != "" {
+		return fmt.Errorf("%w: %s", errPortTaken, msg)
 	}
 	return nil
 }
@@ -94,10 +108,21 @@ func probeStream(ctx context.Context, addr, ns, to string) error {
 	}
 }
 
-// portFailure returns prosody's complaint about a port it could not open in
-// this run's log, or "".
-func (p *Prosody) portFailure(logStart int64) string {
-	f, err := os.Open(p.logPath)
+// portFailure returns the server's complaint about a port it could not
+// open in this run's log, or "".
+func (s *Server) portFailure(logStart int64) string {
+	for _, line := range strings.Split(s.logSince(logStart), "\n") {
+		if s.impl.portFailure(line) {
+			return strings.TrimSpace(line)
+		}
+	}
+	return ""
+}
+
+// logSince returns the log from offset logStart on, or "" if it cannot be
+// read.
+func (s *Server) logSince(logStart int64) string {
+	f, err := os.Open(s.impl.logPath())
 	if err != nil {
 		return ""
 	}
@@ -109,10 +134,5 @@ func (p *Prosody) portFailure(logStart int64) string {
 	if err != nil {
 		return ""
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.Contains(line, "Failed to open server port") {
-			return strings.TrimSpace(line)
-		}
-	}
-	return ""
+	return string(b)
 }

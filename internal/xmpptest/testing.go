@@ -2,49 +2,60 @@ package xmpptest
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
 )
 
-// NewProsody starts Prosody for one test and stops it (and removes its
-// temporary folder) when the test ends.
+// NewServer starts the XMPP server named by $XEPAUTH_XMPP_SERVER
+// ("prosody" when unset, or "ejabberd") for one test, and stops it (and
+// removes its temporary folder) when the test ends. Setting the variable
+// runs a whole end-to-end suite against the other server; any other value
+// fails the test.
 //
-// Under go test -short it skips the test. Otherwise a missing prosody is a
+// Under go test -short it skips the test. Otherwise a missing server is a
 // test failure, not a skip, so CI cannot silently lose the end-to-end tests.
-func NewProsody(t testing.TB, cfg Config) *Prosody {
+func NewServer(t testing.TB, cfg Config) *Server {
+	t.Helper()
+	kind, err := KindFromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return NewServerOf(t, kind, cfg)
+}
+
+// NewServerOf is NewServer for tests that need one particular server,
+// whatever $XEPAUTH_XMPP_SERVER says.
+func NewServerOf(t testing.TB, kind Kind, cfg Config) *Server {
 	t.Helper()
 	if testing.Short() {
-		t.Skip("end-to-end: needs prosody; skipped under -short")
+		t.Skipf("end-to-end: needs %s; skipped under -short", kind)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout+5*time.Second)
 	defer cancel()
-	p, err := StartProsody(ctx, cfg)
-	if errors.Is(err, ErrNoProsody) {
-		t.Fatal(err)
-	}
+	s, err := StartServer(ctx, kind, cfg)
 	if err != nil {
-		t.Fatalf("start prosody: %v", err)
+		// ErrNoProsody and ErrNoEjabberd already say what to install.
+		t.Fatalf("start %s: %v", kind, err)
 	}
 	t.Cleanup(func() {
-		// Kill, not Stop: a graceful shutdown costs prosody about a second
+		// Kill, not Stop: a graceful shutdown costs either server a second,
 		// and the data is thrown away anyway.
-		_ = p.Kill()
-		p.removeOwnDir()
+		_ = s.Kill()
+		s.removeOwnDir()
 	})
-	return p
+	return s
 }
 
 // NewUser registers local@Domain with password local+"pw", connects it with
 // behaviour b, and closes it when the test ends.
-func (p *Prosody) NewUser(t testing.TB, local string, b Behaviour, opts ...UserOption) *User {
+func (s *Server) NewUser(t testing.TB, local string, b Behaviour, opts ...UserOption) *User {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	if err := p.Register(ctx, local, local+"pw"); err != nil {
+	if err := s.Register(ctx, local, local+"pw"); err != nil {
 		t.Fatal(err)
 	}
-	u, err := p.Connect(ctx, local, local+"pw", b, opts...)
+	u, err := s.Connect(ctx, local, local+"pw", b, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -69,7 +69,7 @@ func WithWireLog(w io.Writer) UserOption {
 	return func(o *userOptions) { o.wireLog = w }
 }
 
-// User is a scripted XMPP client logged in to Prosody. It answers confirm
+// User is a scripted XMPP client logged in to a Server. It answers confirm
 // requests according to its Behaviour until Close.
 type User struct {
 	// JID is the full JID the server bound (the client cannot choose its
@@ -91,19 +91,19 @@ type User struct {
 // initial presence (unless WithoutPresence), and returns once the server has
 // processed it, so a message sent to the bare JID right after Connect
 // reaches this user.
-func (p *Prosody) Connect(ctx context.Context, local, password string, b Behaviour, opts ...UserOption) (*User, error) {
+func (s *Server) Connect(ctx context.Context, local, password string, b Behaviour, opts ...UserOption) (*User, error) {
 	var o userOptions
 	for _, opt := range opts {
 		opt(&o)
 	}
-	origin, err := jid.New(local, p.Domain, "")
+	origin, err := jid.New(local, s.Domain, "")
 	if err != nil {
 		return nil, fmt.Errorf("connect %s: %w", local, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	defer cancel()
 
-	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", p.C2SAddr)
+	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", s.C2SAddr)
 	if err != nil {
 		return nil, fmt.Errorf("connect %s: %w", origin, err)
 	}
@@ -143,8 +143,8 @@ func (p *Prosody) Connect(ctx context.Context, local, password string, b Behavio
 			return nil, fmt.Errorf("send presence for %s: %w", u.JID, err)
 		}
 	}
-	// Prosody handles one connection's stanzas in order, so once the ping
-	// is answered the presence has been processed too.
+	// Both servers handle one connection's stanzas in order, so once the
+	// ping is answered the presence has been processed too.
 	if err := u.pingServer(ctx); err != nil {
 		u.Close()
 		return nil, fmt.Errorf("ping server as %s: %w", u.JID, err)

@@ -19,7 +19,7 @@ type demo struct {
 	// listen is the gated site's address, as given to -listen.
 	listen   string
 	dir      string
-	prosody  *xmpptest.Prosody
+	prosody  *xmpptest.Server
 	alice    *xmpptest.User
 	upstream *upstream
 

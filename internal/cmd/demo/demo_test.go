@@ -128,7 +128,7 @@ func TestDemoAsks(t *testing.T) {
 }
 
 // startTestDemo starts the demo on a free port with an approver running
-// until the test ends. Like xmpptest.NewProsody it skips under -short and
+// until the test ends. Like xmpptest.NewServer it skips under -short and
 // fails, rather than skips, when prosody is missing.
 func startTestDemo(t *testing.T, pol policy, keys *keyboard) *demo {
 	t.Helper()

@@ -31,7 +31,7 @@ const (
 // terminal approver. Silent: the scripted user must not answer by itself,
 // so that every answer is the one typed (or the -auto policy).
 func (d *demo) startXMPP(ctx context.Context) error {
-	p, err := xmpptest.StartProsody(ctx, xmpptest.Config{
+	p, err := xmpptest.StartServer(ctx, xmpptest.KindProsody, xmpptest.Config{
 		// The demo's own folder, not one xmpptest makes, so that the
 		// Caddy storage and Prosody's data go away together in close.
 		Dir: filepath.Join(d.dir, "prosody"),
