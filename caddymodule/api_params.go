@@ -44,7 +44,7 @@ func parseAPIParams(values url.Values, def time.Duration) (apiParams, error) {
 	}
 	j, err := jid.Parse(raw)
 	switch {
-	case err != nil:
+	case err != nil || !canonicalJID(j):
 		return p, errParam("jid is not a valid JID")
 	case j.Localpart() == "":
 		return p, errParam("jid has no local part (name@example.org)")

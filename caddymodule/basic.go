@@ -157,7 +157,7 @@ func parseBasicAuthorization(hdr http.Header) (cred basicCredentials, ok bool, e
 	}
 	j, err := jid.Parse(user)
 	switch {
-	case err != nil:
+	case err != nil || !canonicalJID(j):
 		return basicCredentials{}, true, errBasic("the user name is not a JID (name@example.org)")
 	case j.Localpart() == "":
 		return basicCredentials{}, true, errBasic("the JID has no local part (name@example.org)")

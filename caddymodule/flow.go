@@ -241,7 +241,7 @@ func parseVisitorJID(s string) (jid.JID, error) {
 		return jid.JID{}, errBadJID("err_jid_empty")
 	}
 	j, err := jid.Parse(s)
-	if err != nil || j.Localpart() == "" {
+	if err != nil || j.Localpart() == "" || !canonicalJID(j) {
 		return jid.JID{}, errBadJID("err_jid_invalid")
 	}
 	// The bare JID goes into the cookie, which must stay small.
@@ -249,6 +249,15 @@ func parseVisitorJID(s string) (jid.JID, error) {
 		return jid.JID{}, errBadJID("err_jid_too_long")
 	}
 	return j, nil
+}
+
+// canonicalJID reports whether j reads back as itself. mellium strips one
+// trailing dot from a domain, so "a@example.org.." parses as
+// "a@example.org.", which parses as "a@example.org": the allow and deny
+// lists would judge one name while the XMPP server delivers to another.
+func canonicalJID(j jid.JID) bool {
+	again, err := jid.Parse(j.String())
+	return err == nil && again.String() == j.String()
 }
 
 // maxJIDLen bounds the bare JID a visitor may log in with: far above any
