@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Runs every test of the repository, as CI does: formatting, go vet, the
 # Caddy binary built by xcaddy from xcaddy.json (this checkout), and all
-# tests with the race detector against a real Prosody and that binary.
+# tests with the race detector against a real Prosody and that binary; then
+# the end-to-end suites once more against a real ejabberd
+# (XEPAUTH_XMPP_SERVER=ejabberd picks the server of internal/xmpptest).
 #
 #   bash scripts/test.sh
 #
-# It installs Prosody and Chromium (Debian packages prosody and chromium:
-# the XMPP server of the end-to-end tests, the browser of the browser
-# tests) when they are missing. Nothing is skipped: the end-to-end tests
+# It installs Prosody, ejabberd and Chromium (Debian packages prosody,
+# ejabberd and chromium: the XMPP servers of the end-to-end tests, the
+# browser of the browser tests) when they are missing. Nothing is skipped: the end-to-end tests
 # skip only under go test -short, which this script never passes.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -22,9 +24,9 @@ step() {
 	echo "==> $*"
 }
 
-step "Debian packages: prosody, chromium"
+step "Debian packages: prosody, ejabberd, chromium"
 bash scripts/install-packages.sh prosody ejabberd chromium
-echo "found $(command -v prosody) and $(command -v chromium || command -v chromium-browser)"
+echo "found $(command -v prosody), $(command -v ejabberdctl || echo /usr/sbin/ejabberdctl) and $(command -v chromium || command -v chromium-browser)"
 
 step "gofmt"
 # Every Go file git knows of or would add (tracked, or new and not ignored).
@@ -53,8 +55,12 @@ go run ./internal/cmd/build -o bin/caddy
 step "allocation guards (built without -race, which distorts allocations)"
 XEPAUTH_CADDY="$PWD/bin/caddy" go test -count=1 -run 'Allocs' ./...
 
-step "go test -race ./... (with bin/caddy)"
+step "go test -race ./... (with bin/caddy), end-to-end against Prosody"
 XEPAUTH_CADDY="$PWD/bin/caddy" go test -race -count=1 -timeout 30m ./...
+
+step "the end-to-end suites again, against ejabberd"
+XEPAUTH_XMPP_SERVER=ejabberd XEPAUTH_CADDY="$PWD/bin/caddy" go test -race -count=1 -timeout 30m \
+	./xepauth ./caddymodule ./internal/xmpptest ./internal/binarytest
 
 step "done"
 echo "all checks passed"
