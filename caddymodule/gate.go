@@ -20,6 +20,7 @@ type gate struct {
 	limits  *limiter
 	csrf    csrfKey
 	revoked *revocations
+	clock   clock // what session checks take as now
 
 	lifeMu   sync.Mutex
 	lifetime time.Duration // the longest session lifetime of any handler so far
@@ -53,6 +54,7 @@ func (g *gate) start() {
 		g.revoked.load(ctx, time.Now(), log)
 		cancel()
 		go g.revoked.keepLoading(g.ctx, log)
+		go g.clock.run(g.ctx)
 	})
 }
 

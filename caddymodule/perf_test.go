@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -34,6 +35,12 @@ func perfHandler(tb testing.TB) *Handler {
 		ids[[16]byte{byte(i), 1}] = time.Now().Add(time.Hour).Unix()
 	}
 	g.revoked.ids.Store(&ids)
+	ctx, cancel := context.WithCancel(context.Background())
+	tb.Cleanup(cancel)
+	go g.clock.run(ctx) // as the gate's start does
+	for g.clock.sec.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
 	return &Handler{
 		CookieName:      "xmpp_auth",
 		UserHeader:      "X-Forwarded-User",

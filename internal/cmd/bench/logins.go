@@ -50,6 +50,6 @@ func concurrentLogins() []row {
 	ratio := r.rate / r.raw
 	return []row{{fig,
 		fmt.Sprintf("%.0f logins/s, p50 %.0f ms, p99 %.0f ms (%s users, median of %d runs)", r.rate, r.p50, r.p99, r.users, runs),
-		fmt.Sprintf("bare component %.0f iq/s at c=%d", r.raw, n),
+		fmt.Sprintf("bare mellium component %.0f iq/s at c=%d", r.raw, n),
 		fmt.Sprintf("%.2f", ratio), bar, passFail(ratio >= 0.8)}}
 }
