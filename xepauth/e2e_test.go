@@ -199,6 +199,10 @@ func TestHostileStanzasDoNotEndTheSession(t *testing.T) {
 		`<message from='x@evil.localhost' to='auth.localhost'><unknown xmlns='urn:example:what'><deeper/></unknown></message>`,
 		`<iq type='set' id='i3' from='x@evil.localhost' to='auth.localhost'><unknown xmlns='urn:example:what'/></iq>`,
 		`<presence from='x@evil.localhost' to='auth.localhost' type='subscribe'/>`,
+		// Deeply nested XML, and a 1 MB body (a server may end the sender's
+		// stream for it; ours must stay up either way).
+		`<message from='x@evil.localhost' to='auth.localhost'>` + strings.Repeat("<x>", 2000) + strings.Repeat("</x>", 2000) + `</message>`,
+		`<message from='x@evil.localhost' to='auth.localhost' type='chat'><body>` + strings.Repeat("A", 1<<20) + `</body></message>`,
 	}
 	for _, h := range hostile {
 		if err := evil.Send(h); err != nil {
@@ -212,6 +216,48 @@ func TestHostileStanzasDoNotEndTheSession(t *testing.T) {
 	}
 	if n := r.logs.FilterMessageSnippet("address that does not parse").Len(); n < 3 {
 		t.Errorf("%d unparseable addresses logged, want 3", n)
+	}
+}
+
+// Deeper still, the servers part ways: Prosody hands the stanza over and
+// the gate drops it; ejabberd 23.01 dies on it (its whole process exits;
+// seen from 5 000 levels, 2 000 pass), which any user whose client sends
+// such a stanza to any address there can do. The gate cannot prevent that;
+// it must come back once the server does, and the next login must work.
+func TestAfterAStanzaNested5000DeepTheNextLoginWorks(t *testing.T) {
+	r := newRig(t, xepauth.Config{})
+	alice := r.p.NewUser(t, "alice", xmpptest.Approve)
+	evil, err := xmpptest.DialRawComponent(context.Background(), r.p.ComponentAddr, "evil.localhost", "evilsecret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer evil.Close()
+	if err := evil.Send(`<message from='x@evil.localhost' to='auth.localhost'>` + strings.Repeat("<x>", 5000) + strings.Repeat("</x>", 5000) + `</message>`); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // the server has handled it, one way or the other
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	died := !r.p.Running()
+	t.Logf("%s: the server died: %v", r.p.Kind, died)
+	if died {
+		if r.p.Kind == xmpptest.KindProsody {
+			t.Fatalf("Prosody died:\n%s", r.p.LogTail(20))
+		}
+		if err := r.p.Restart(ctx); err != nil {
+			t.Fatal(err)
+		}
+		alice = r.p.NewUser(t, "alice", xmpptest.Approve)
+	}
+	if err := r.comp.WaitConnected(ctx); err != nil {
+		t.Fatal(err)
+	}
+	o, _ := r.ask(alice.JID, 5*time.Second)
+	wantResult(t, o, xepauth.Approved, "iq")
+	drops := r.logs.FilterMessageSnippet("lost the XMPP server").Len()
+	t.Logf("%s: the gate's connection dropped %d times", r.p.Kind, drops)
+	if want := map[bool]int{false: 0, true: 1}[died]; drops != want {
+		t.Errorf("the session dropped %d times, want %d (the server died: %v):\n%v", drops, want, died, r.logs.All())
 	}
 }
 
