@@ -201,7 +201,7 @@ func TestSafeReturnKeepsOnlyLocalPaths(t *testing.T) {
 		"/a b":                "/a%20b",
 		"/@evil.example":      "/@evil.example",
 		"/%2F%2Fevil.example": "/%2F%2Fevil.example",
-		"/..//evil.example":   "/..//evil.example", // same host: http.Redirect cleans it to /evil.example
+		"/a//b":               "/a//b",
 		"/caf%C3%A9?q=%26":    "/caf%C3%A9?q=%26",
 		// Refused: anything that names another host or is not a plain path.
 		"":                              "/",
@@ -222,6 +222,12 @@ func TestSafeReturnKeepsOnlyLocalPaths(t *testing.T) {
 		"/del\x7f":                      "/",
 		"/a\\b":                         "/",
 		"/" + strings.Repeat("a", 2000): "/",
+		// Dot segments: a browser resolves them, and "/.//x" becomes "//x".
+		"/..//evil.example":  "/",
+		"/.//evil.example":   "/",
+		"/%2e//evil.example": "/",
+		"/a/%2E%2E//evil.ex": "/",
+		"/a/../b":            "/",
 	}
 	for in, want := range tests {
 		if got := safeReturn(in); got != want {

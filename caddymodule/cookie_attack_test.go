@@ -36,9 +36,9 @@ const (
 	attackHost          = "wiki.example.org"
 )
 
-// attackNow is the request time of every attack, which the handler reads
-// from Caddy's start_time, so expiry is tested without waiting. It is the
-// real time all the same: logout judges the cookie by the clock.
+// attackNow is the time of every attack: the gate's clock is stopped
+// there, so expiry is tested without waiting. It is the real time all the
+// same: logout judges the cookie by the system clock.
 var attackNow = time.Now().UTC().Truncate(time.Second)
 
 func attackKey(t *testing.T, secret string) session.Key {
@@ -71,6 +71,7 @@ func attackHandler(t *testing.T) (*Handler, *observer.ObservedLogs) {
 	t.Helper()
 	core, logs := observer.New(zapcore.DebugLevel)
 	g := &gate{revoked: newRevocations()}
+	g.clock.sec.Store(attackNow.Unix()) // the gate's clock, stopped at attackNow
 	g.revoked.useStorage(&certmagic.FileStorage{Path: t.TempDir()})
 	h := &Handler{
 		CookieName:      "xmpp_auth",
@@ -104,7 +105,6 @@ func attackRequest(t *testing.T, h *Handler, logs *observer.ObservedLogs, host, 
 	r := httptest.NewRequest(http.MethodGet, "http://"+host+path, nil)
 	r.Host = host
 	r = caddyhttp.PrepareRequest(r, caddy.NewReplacer(), w, &caddyhttp.Server{})
-	caddyhttp.SetVar(r.Context(), "start_time", attackNow)
 	r.Header.Set("Accept", "application/json")
 	r.Header.Set("Cookie", "theme=dark; xmpp_auth="+value+"; lang=en")
 	r.Header.Set("X-Forwarded-User", "admin@example.org")

@@ -220,6 +220,14 @@ func safeReturn(p string) string {
 	if !strings.HasPrefix(out, "/") || strings.HasPrefix(out, "//") {
 		return "/"
 	}
+	// Dot segments (also as %2e) are resolved by the browser, which would
+	// turn "/.//evil.example" into "//evil.example", a path that an
+	// application echoing it into a Location header makes another host.
+	for _, seg := range strings.Split(u.Path, "/") {
+		if seg == "." || seg == ".." {
+			return "/"
+		}
+	}
 	if u.RawQuery != "" {
 		out += "?" + u.RawQuery
 	}

@@ -188,6 +188,12 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request) error {
 		case <-r.Context().Done():
 		}
 		timer.Stop()
+		if r.Context().Err() != nil {
+			// The browser has gone (a tab put to sleep, a poll aborted):
+			// an approval cashed in now would set its cookie on an answer
+			// nobody reads. The next poll or the waiting page cashes it in.
+			return nil
+		}
 		state = "pending"
 		if o, ok := l.finished(); ok {
 			state = o.Result.String()

@@ -64,7 +64,11 @@ func (wp *waitPages) render(buf *bytes.Buffer, p *page) bool {
 	key := waitPageKey{p.Lang, p.Site, p.Prefix, p.Resend}
 	wp.mu.Lock()
 	prepared, known := wp.pages[key]
+	full := len(wp.pages) >= maxWaitPages
 	wp.mu.Unlock()
+	if !known && full {
+		return false // preparing a page that cannot be kept costs three renders
+	}
 	if !known {
 		prepared = wp.prepare(*p)
 		wp.mu.Lock()
@@ -127,7 +131,10 @@ func (wp *waitPages) prepare(p page) *waitPage {
 
 	// Two logins that differ in every field a template can show.
 	a, b := p, p
-	a.JID, a.Code, a.Seconds, a.Nonce, a.Return, a.CSRF = `o'brien+"q"&<x>@example.org`, "K7QF2M", 120, "c2Fta+/=", "/a?x=1&y='2'", "tok-a"
+	// Every character some html/template context escapes differently is in
+	// a's JID, so a marker in any context but text or a quoted attribute
+	// makes a differ.
+	a.JID, a.Code, a.Seconds, a.Nonce, a.Return, a.CSRF = "o'brien+\"q\"&<x>@example.org/a b\t=`\\/\n\u2028:;(){}%", "K7QF2M", 120, "c2Fta+/=", "/a?x=1&y='2'", "tok-a"
 	b.JID, b.Code, b.Seconds, b.Nonce, b.Return, b.CSRF, b.Error, b.Limit = "b@example.net/phone", "ZZ99AB", 7, "bm9uY2U", "/b", "tok-b", "err_jid_invalid", "jid"
 	for _, s := range []page{a, b} {
 		s.secondsText = ""

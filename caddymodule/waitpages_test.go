@@ -43,6 +43,8 @@ func TestATemplateThePreparedPageCannotFollowIsRenderedByTheTemplate(t *testing.
 		"puts the JID in a script":       `{{if eq .Kind "wait"}}<script nonce="{{.Nonce}}">const j = {{.JID}};</script>{{end}}`,
 		"puts the code in a URL":         `{{if eq .Kind "wait"}}<a href="/x?c={{.Code}}&j={{.JID}}">x</a>{{end}}`,
 		"prints the seconds as a number": `{{if eq .Kind "wait"}}<p>{{.Seconds}}</p>{{end}}`,
+		"puts the JID in an unquoted attribute": `{{if eq .Kind "wait"}}<p title={{.JID}}>x</p>{{end}}`,
+		"puts the JID in a style": `{{if eq .Kind "wait"}}<p style="content: '{{.JID}}'">x</p>{{end}}`,
 		"cuts the JID":                   `{{if eq .Kind "wait"}}<p>{{slice .JID 0 1}}</p>{{end}}`,
 	}
 	for name, text := range tests {
@@ -57,5 +59,20 @@ func TestATemplateThePreparedPageCannotFollowIsRenderedByTheTemplate(t *testing.
 				t.Errorf("a marker leaked into the page: %q", plain)
 			}
 		})
+	}
+}
+
+// Once the prepared pages are at their bound (the site name may come from
+// the Host header), a new key is rendered by the template without being
+// prepared, which would cost three renders for nothing.
+func TestNoWaitingPageIsPreparedBeyondTheBound(t *testing.T) {
+	wp := newWaitPages(pageTemplate)
+	for i := range maxWaitPages {
+		wp.pages[waitPageKey{lang: "en", site: strings.Repeat("x", i+1)}] = &waitPage{}
+	}
+	p := page{Kind: "wait", Lang: "en", Site: "new.example.org", Prefix: "/p/", JID: "a@b", Code: "C", Nonce: "n"}
+	var buf bytes.Buffer
+	if wp.render(&buf, &p) || buf.Len() != 0 || len(wp.pages) != maxWaitPages {
+		t.Errorf("rendered %d bytes, %d pages kept", buf.Len(), len(wp.pages))
 	}
 }

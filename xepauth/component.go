@@ -222,7 +222,12 @@ func (c *Component) supervise() {
 		// ending the session then is what makes Serve return.
 		stopWatch := context.AfterFunc(c.ctx, func() { cn.down("component closed") })
 		served := make(chan error, 1)
-		go func() { served <- cn.sess.Serve(cn) }()
+		go func() {
+			err := cn.sess.Serve(cn)
+			// Ends the probe at once if the stream ends during it.
+			cn.down("connection to the XMPP server lost")
+			served <- err
+		}()
 		if err := cn.checkSole(c.probeTimeout); err != nil {
 			cn.down("connection refused for use: " + err.Error())
 			<-served
@@ -306,6 +311,8 @@ func hint(err error) string {
 		return "the server does not know this component domain: declare it (Prosody: a Component line; ejabberd: the hosts of ejabberd_service)"
 	case errors.Is(err, stream.Conflict):
 		return "another process is already connected as this component: give every gate its own component domain"
+	case errors.Is(err, errNoLoopback):
+		return "the server routed none of the component's messages to its own address back to it: is it overloaded, or does it not route a component's stanzas to the component's own domain?"
 	case errors.Is(err, ErrSharedDomain):
 		return "another process is connected as this component (ejabberd accepts several and splits the stanzas between them at random, so logins would lose answers): give every gate, every Caddy instance, its own component domain"
 	default:

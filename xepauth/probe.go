@@ -37,6 +37,9 @@ const (
 // later, so a gate whose twin goes away recovers on its own.
 var ErrSharedDomain = errors.New("another connection serves this component domain")
 
+// errNoLoopback is a connection whose probes all went missing.
+var errNoLoopback = errors.New("the server does not route the component's own address back to it")
+
 // checkSole sends the probes through the server and reports how many came
 // back; it returns an error wrapping ErrSharedDomain when some did not.
 func (c *conn) checkSole(timeout time.Duration) error {
@@ -86,6 +89,13 @@ func (c *conn) checkSole(timeout time.Duration) error {
 			got++
 		default:
 		}
+	}
+	if got == 0 {
+		// With another connection on the domain, all 16 going there has
+		// odds of 2^-16: this is a server that does not route them back,
+		// or not in time.
+		return fmt.Errorf("%w: %s: none of %d messages sent to the component's own address came back within %s",
+			errNoLoopback, c.domain, probeCount, timeout)
 	}
 	if got < probeCount {
 		return fmt.Errorf("%w: %s: %d of %d messages sent to the component's own address came back within %s",
