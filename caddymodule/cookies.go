@@ -48,7 +48,7 @@ func stripCookies(h http.Header, names ...string) {
 func (h *Handler) stripGateCookies(hdr http.Header) {
 	base := h.CookieName
 	stripCookiesFunc(hdr, func(name string) bool {
-		rest, ok := strings.CutPrefix(name, base)
+		rest, ok := strings.CutPrefix(strings.TrimPrefix(name, "__Host-"), base)
 		return ok && (rest == "" || rest == "_login" || rest == "_pre")
 	})
 }

@@ -16,8 +16,9 @@ import (
 // pre-login cookie, so a post without the cookie this site set, or with a
 // token made for another cookie, is refused. The login it starts is bound
 // to that pre-login cookie too: only the browser that started a login can
-// wait for it and cash it in, so a login cookie planted from a sibling
-// domain (for a login the attacker approved) leads nowhere.
+// wait for it and cash it in. A sibling domain could plant both cookies
+// (of a login the attacker started and approved), so on HTTPS their names
+// carry the __Host- prefix, which only this host can set (hostOnlyPrefix).
 
 // preCookieLife is how long a login form stays usable.
 const preCookieLife = 12 * time.Hour
@@ -54,7 +55,7 @@ func (k *csrfKey) valid(r *http.Request, cookieName, posted string) bool {
 // formToken returns the token for the login form, setting the pre-login
 // cookie first when the browser has none.
 func (h *Handler) formToken(w http.ResponseWriter, r *http.Request) string {
-	name := h.preCookieName()
+	name := h.preCookieName(r)
 	pre := ""
 	if c, err := r.Cookie(name); err == nil && len(c.Value) >= 16 && len(c.Value) <= 64 {
 		pre = c.Value
@@ -69,4 +70,7 @@ func (h *Handler) formToken(w http.ResponseWriter, r *http.Request) string {
 	return h.gate.csrf.token(pre, siteOf(r))
 }
 
-func (h *Handler) preCookieName() string { return h.CookieName + "_pre" }
+// preCookieName is the pre-login cookie's name for r; see hostOnlyPrefix.
+func (h *Handler) preCookieName(r *http.Request) string {
+	return hostOnlyPrefix(r) + h.CookieName + "_pre"
+}

@@ -54,7 +54,7 @@ func (h *Handler) startLogin(w http.ResponseWriter, r *http.Request) error {
 	typed := strings.TrimSpace(r.PostForm.Get("jid"))
 	p := page{Kind: "login", Return: ret, JID: typed, Resend: r.PostForm.Get("resend") != ""}
 
-	if !sameOrigin(r) || !h.gate.csrf.valid(r, h.preCookieName(), r.PostForm.Get("csrf")) {
+	if !sameOrigin(r) || !h.gate.csrf.valid(r, h.preCookieName(r), r.PostForm.Get("csrf")) {
 		p.Error = "err_form_expired"
 		return h.renderPage(w, r, http.StatusForbidden, p)
 	}
@@ -93,7 +93,7 @@ func (h *Handler) startLogin(w http.ResponseWriter, r *http.Request) error {
 	}
 
 	pre := ""
-	if c, err := r.Cookie(h.preCookieName()); err == nil { // there: the token check needs it
+	if c, err := r.Cookie(h.preCookieName(r)); err == nil { // there: the token check needs it
 		pre = c.Value
 	}
 	l := &login{jid: addr, code: xepauth.NewCode(6), returnTo: ret, site: siteOf(r), resend: p.Resend, pre: pre}
@@ -109,7 +109,7 @@ func (h *Handler) startLogin(w http.ResponseWriter, r *http.Request) error {
 	timeout := time.Duration(h.LoginTimeout)
 	h.gate.logins.start(h.gate.ctx, h.gate.comp, l, req, timeout, func() { h.gate.limits.release(bare, ip) })
 	h.logger.Info("login asked", zap.String("jid", addr.String()), zap.String("site", l.site), zap.String("remote_ip", r.RemoteAddr))
-	setCookie(w, r, h.loginCookieName(), l.id, h.PathPrefix, timeout+keepDone)
+	setCookie(w, r, h.loginCookieName(r), l.id, h.loginCookiePath(r), timeout+keepDone)
 	// The waiting page itself, not a redirect to it: one round trip less
 	// between the address and the code on screen. Its script moves the
 	// address bar to the waiting page's own address, and its no-script
@@ -168,7 +168,7 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, l *login) bool 
 		h.logger.Error("cannot make a session cookie", zap.Error(err))
 		return false
 	}
-	setCookie(w, r, h.loginCookieName(), "", h.PathPrefix, 0)
+	setCookie(w, r, h.loginCookieName(r), "", h.loginCookiePath(r), 0)
 	h.logger.Info("login approved", zap.String("jid", l.jid.Bare().String()), zap.String("site", l.site))
 	w.Header().Set("Cache-Control", "no-store")
 	return true
@@ -221,7 +221,7 @@ type statusAnswer struct {
 
 // loginOf finds the login the browser's login cookie names, on this site.
 func (h *Handler) loginOf(r *http.Request) *login {
-	c, err := r.Cookie(h.loginCookieName())
+	c, err := r.Cookie(h.loginCookieName(r))
 	if err != nil {
 		return nil
 	}
@@ -231,8 +231,9 @@ func (h *Handler) loginOf(r *http.Request) *login {
 	}
 	// The login belongs to the browser that started it: a login cookie
 	// planted from a sibling domain (the attacker's approved login) does
-	// not come with this browser's pre-login cookie.
-	pre, err := r.Cookie(h.preCookieName())
+	// not come with this browser's pre-login cookie, and on HTTPS neither
+	// can be planted (hostOnlyPrefix).
+	pre, err := r.Cookie(h.preCookieName(r))
 	if err != nil || subtle.ConstantTimeCompare([]byte(pre.Value), []byte(l.pre)) != 1 {
 		return nil
 	}

@@ -293,7 +293,30 @@ func (h *Handler) forbidden(w http.ResponseWriter, r *http.Request, jid string) 
 	return err
 }
 
-func (h *Handler) loginCookieName() string { return h.CookieName + "_login" }
+func (h *Handler) loginCookieName(r *http.Request) string {
+	return hostOnlyPrefix(r) + h.CookieName + "_login"
+}
+
+// loginCookiePath is where the login cookie is sent: only to the gate's
+// own pages, except on HTTPS, where its __Host- name needs Path=/.
+func (h *Handler) loginCookiePath(r *http.Request) string {
+	if r.TLS != nil {
+		return "/"
+	}
+	return h.PathPrefix
+}
+
+// hostOnlyPrefix is "__Host-" on HTTPS: browsers accept a cookie of such a
+// name only with Secure, Path=/ and no Domain, so a sibling site
+// (evil.example.com beside wiki.example.com) cannot plant the pre-login
+// and login cookies that tie a login to a browser, and so cannot log a
+// visitor in as itself. Plain HTTP has no such protection to offer.
+func hostOnlyPrefix(r *http.Request) string {
+	if r.TLS != nil {
+		return "__Host-"
+	}
+	return ""
+}
 
 // deleteHeader removes every header that a backend could read as name:
 // "X_Forwarded_User" as well as "X-Forwarded-User", since CGI and FastCGI

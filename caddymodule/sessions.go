@@ -92,7 +92,7 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) error {
 		h.logger.Info("logged out", zap.String("jid", s.JID), zap.String("site", h.cookieSite(r)))
 	}
 	h.setSessionCookie(w, r, "", 0)
-	setCookie(w, r, h.loginCookieName(), "", h.PathPrefix, 0)
+	setCookie(w, r, h.loginCookieName(r), "", h.loginCookiePath(r), 0)
 	if wantsHTML(r) {
 		return h.renderPage(w, r, http.StatusOK, page{Kind: "loggedout", Return: "/"})
 	}
