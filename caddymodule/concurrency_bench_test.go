@@ -1,20 +1,18 @@
 package caddymodule_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"runtime/debug"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -99,13 +97,11 @@ func TestConcurrentLogins(t *testing.T) {
 	}
 	waitGateConnected(t, s, users[0])
 
-	tr := &http.Transport{MaxIdleConns: 2 * n, MaxIdleConnsPerHost: 2 * n, MaxConnsPerHost: 0, IdleConnTimeout: time.Minute}
-	defer tr.CloseIdleConnections()
 	// Warm up: a few logins, not measured.
-	if _, _, err := runLogins(s.addr, tr, users, min(20, n)); err != nil {
+	if _, _, err := runLogins(s.addr, users, min(20, n)); err != nil {
 		t.Fatalf("warm-up logins: %v", err)
 	}
-	took, wall, err := runLogins(s.addr, tr, users, n)
+	took, wall, err := runLogins(s.addr, users, n)
 	if err != nil {
 		t.Fatalf("logins: %v", err)
 	}
@@ -255,9 +251,7 @@ func waitGateConnected(t *testing.T, s *site, u *xmpptest.User) {
 	for {
 		// The gate's component cannot be reached from here; one login
 		// approved end to end tells that it is up.
-		tr := &http.Transport{}
-		_, _, err := runLogins(s.addr, tr, []*xmpptest.User{u}, 1)
-		tr.CloseIdleConnections()
+		_, _, err := runLogins(s.addr, []*xmpptest.User{u}, 1)
 		if err == nil {
 			return
 		}
@@ -268,15 +262,14 @@ func waitGateConnected(t *testing.T, s *site, u *xmpptest.User) {
 	}
 }
 
-// runLogins runs n logins at once, each by its own browser (cookie jar)
-// over the shared transport: every browser first fetches the login form
-// and its token, then all post at the same moment. It returns each login's
-// time from the post to holding the session cookie, and the wall time
-// from the common start to the last cookie.
-func runLogins(addr string, tr *http.Transport, users []*xmpptest.User, n int) ([]time.Duration, time.Duration, error) {
-	base := "http://" + addr
+// runLogins runs n logins at once, each by its own browser (a
+// loadBrowser: its own connection and cookies): every browser first
+// fetches the login form and its token, then all post at the same moment.
+// It returns each login's time from the post to holding the session
+// cookie, and the wall time from the common start to the last cookie.
+func runLogins(addr string, users []*xmpptest.User, n int) ([]time.Duration, time.Duration, error) {
 	type flow struct {
-		c     *http.Client
+		b     *loadBrowser
 		token string
 	}
 	flows := make([]flow, n)
@@ -284,23 +277,33 @@ func runLogins(addr string, tr *http.Transport, users []*xmpptest.User, n int) (
 	var wg sync.WaitGroup
 	for i := range flows {
 		wg.Go(func() {
-			jar, _ := cookiejar.New(nil)
-			c := &http.Client{Jar: jar, Transport: tr, Timeout: 60 * time.Second,
-				CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-			_, body, err := get(c, base+"/.xmpp-auth/login")
+			b, err := dialLoadBrowser(addr)
 			if err != nil {
 				errs[i] = err
 				return
 			}
-			m := csrfField.FindStringSubmatch(body)
+			flows[i].b = b
+			_, body, err := b.do("GET", "/.xmpp-auth/login", "")
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			m := csrfField.FindSubmatch(body)
 			if m == nil {
 				errs[i] = fmt.Errorf("the login form has no token")
 				return
 			}
-			flows[i] = flow{c, m[1]}
+			flows[i].token = string(m[1])
 		})
 	}
 	wg.Wait()
+	defer func() {
+		for _, f := range flows {
+			if f.b != nil {
+				f.b.close()
+			}
+		}
+	}()
 	if err := errors.Join(errs...); err != nil {
 		return nil, 0, err
 	}
@@ -310,7 +313,7 @@ func runLogins(addr string, tr *http.Transport, users []*xmpptest.User, n int) (
 	for i := range flows {
 		wg.Go(func() {
 			t0 := time.Now()
-			errs[i] = login(flows[i].c, base, users[i%len(users)].JID.String(), flows[i].token)
+			errs[i] = login(flows[i].b, users[i%len(users)].JID.String(), flows[i].token)
 			took[i] = time.Since(t0)
 		})
 	}
@@ -322,49 +325,29 @@ func runLogins(addr string, tr *http.Transport, users []*xmpptest.User, n int) (
 // login posts the form, which answers with the waiting page, and
 // long-polls status as the page's script does until the session cookie is
 // set.
-func login(c *http.Client, base, jid, token string) error {
+func login(b *loadBrowser, jid, token string) error {
 	form := url.Values{"jid": {jid}, "return": {"/"}, "csrf": {token}}
-	req, _ := http.NewRequest("POST", base+"/.xmpp-auth/login", strings.NewReader(form.Encode()))
-	req.Header.Set("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", base)
-	resp, err := c.Do(req)
+	resp, _, err := b.do("POST", "/.xmpp-auth/login", form.Encode())
 	if err != nil {
 		return err
 	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("login form answered %d", resp.StatusCode)
 	}
 	for range 10 {
-		resp, body, err := get(c, base+"/.xmpp-auth/status")
+		resp, body, err := b.do("GET", "/.xmpp-auth/status", "")
 		if err != nil {
 			return err
 		}
 		switch {
-		case strings.Contains(body, `"approved"`):
-			for _, ck := range resp.Cookies() {
-				if ck.Name == "xmpp_auth" && ck.Value != "" {
-					return nil
-				}
+		case bytes.Contains(body, []byte(`"approved"`)):
+			if b.cookies["xmpp_auth"] == "" {
+				return fmt.Errorf("approved without a session cookie: %s", body)
 			}
-			return fmt.Errorf("approved without a session cookie: %s", body)
-		case !strings.Contains(body, `"pending"`):
+			return nil
+		case !bytes.Contains(body, []byte(`"pending"`)):
 			return fmt.Errorf("status answered %d: %.200s", resp.StatusCode, body)
 		}
 	}
 	return errors.New("still pending after 10 polls")
-}
-
-func get(c *http.Client, u string) (*http.Response, string, error) {
-	req, _ := http.NewRequest("GET", u, nil)
-	req.Header.Set("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
-	resp, err := c.Do(req)
-	if err != nil {
-		return nil, "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp, string(b), err
 }
