@@ -39,13 +39,13 @@ func TestThePreparedWaitingPageIsTheTemplatesOwn(t *testing.T) {
 
 func TestATemplateThePreparedPageCannotFollowIsRenderedByTheTemplate(t *testing.T) {
 	tests := map[string]string{
-		"shows the return path":          `{{if eq .Kind "wait"}}<a href="{{.Return}}">{{.Code}}</a>{{end}}`,
-		"puts the JID in a script":       `{{if eq .Kind "wait"}}<script nonce="{{.Nonce}}">const j = {{.JID}};</script>{{end}}`,
-		"puts the code in a URL":         `{{if eq .Kind "wait"}}<a href="/x?c={{.Code}}&j={{.JID}}">x</a>{{end}}`,
-		"prints the seconds as a number": `{{if eq .Kind "wait"}}<p>{{.Seconds}}</p>{{end}}`,
+		"shows the return path":                 `{{if eq .Kind "wait"}}<a href="{{.Return}}">{{.Code}}</a>{{end}}`,
+		"puts the JID in a script":              `{{if eq .Kind "wait"}}<script nonce="{{.Nonce}}">const j = {{.JID}};</script>{{end}}`,
+		"puts the code in a URL":                `{{if eq .Kind "wait"}}<a href="/x?c={{.Code}}&j={{.JID}}">x</a>{{end}}`,
+		"prints the seconds as a number":        `{{if eq .Kind "wait"}}<p>{{.Seconds}}</p>{{end}}`,
 		"puts the JID in an unquoted attribute": `{{if eq .Kind "wait"}}<p title={{.JID}}>x</p>{{end}}`,
-		"puts the JID in a style": `{{if eq .Kind "wait"}}<p style="content: '{{.JID}}'">x</p>{{end}}`,
-		"cuts the JID":                   `{{if eq .Kind "wait"}}<p>{{slice .JID 0 1}}</p>{{end}}`,
+		"puts the JID in a style":               `{{if eq .Kind "wait"}}<p style="content: '{{.JID}}'">x</p>{{end}}`,
+		"cuts the JID":                          `{{if eq .Kind "wait"}}<p>{{slice .JID 0 1}}</p>{{end}}`,
 	}
 	for name, text := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -221,8 +221,8 @@ func TestHostileStanzasDoNotEndTheSession(t *testing.T) {
 
 // Deeper still, the servers part ways: Prosody hands the stanza over and
 // the gate drops it; ejabberd 23.01 dies on it (its whole process exits;
-// seen from 5 000 levels, 2 000 pass), which any user whose client sends
-// such a stanza to any address there can do. The gate cannot prevent that;
+// seen from 5 000 levels, 2 000 pass), also when a user's client sends it
+// to the gate's address. The gate cannot prevent that;
 // it must come back once the server does, and the next login must work.
 func TestAfterAStanzaNested5000DeepTheNextLoginWorks(t *testing.T) {
 	r := newRig(t, xepauth.Config{})
