@@ -208,30 +208,8 @@ func (c *Component) supervise() {
 	defer close(c.stopped)
 	backoff := c.cfg.MinBackoff
 	for c.ctx.Err() == nil {
-		cn, err := c.dial()
+		cn, served, stopWatch, err := c.connect()
 		if err != nil {
-			if c.ctx.Err() != nil {
-				return
-			}
-			c.dialFailed(err, backoff)
-			c.sleep(backoff)
-			backoff = min(2*backoff, c.cfg.MaxBackoff)
-			continue
-		}
-		// Close may come at any moment, even between the dial and Serve:
-		// ending the session then is what makes Serve return.
-		stopWatch := context.AfterFunc(c.ctx, func() { cn.down("component closed") })
-		served := make(chan error, 1)
-		go func() {
-			err := cn.sess.Serve(cn)
-			// Ends the probe at once if the stream ends during it.
-			cn.down("connection to the XMPP server lost")
-			served <- err
-		}()
-		if err := cn.checkSole(c.probeTimeout); err != nil {
-			cn.down("connection refused for use: " + err.Error())
-			<-served
-			stopWatch()
 			if c.ctx.Err() != nil {
 				return
 			}
@@ -272,6 +250,35 @@ func (c *Component) supervise() {
 		c.sleep(backoff)
 		backoff = min(2*backoff, c.cfg.MaxBackoff)
 	}
+}
+
+// connect dials, starts serving the session and checks that it is alone
+// on its domain (probe.go). On success it returns the connection, the
+// channel Serve's result arrives on, and the stop function of the watch
+// that ends the session when the component is closed; on failure nothing
+// of the attempt is left running.
+func (c *Component) connect() (*conn, <-chan error, func() bool, error) {
+	cn, err := c.dial()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	// Close may come at any moment, even between the dial and Serve:
+	// ending the session then is what makes Serve return.
+	stopWatch := context.AfterFunc(c.ctx, func() { cn.down("component closed") })
+	served := make(chan error, 1)
+	go func() {
+		err := cn.sess.Serve(cn)
+		// Ends the probe at once if the stream ends during it.
+		cn.down("connection to the XMPP server lost")
+		served <- err
+	}()
+	if err := cn.checkSole(c.probeTimeout); err != nil {
+		cn.down("connection refused for use: " + err.Error())
+		<-served
+		stopWatch()
+		return nil, nil, nil, err
+	}
+	return cn, served, stopWatch, nil
 }
 
 // dialFailed logs a failed dial: the first of a run of failures, and every

@@ -49,6 +49,19 @@ func startComponent(t *testing.T, p *xmpptest.Server, cfg xepauth.Config) *rig {
 	return &rig{p: p, comp: comp, logs: logs}
 }
 
+// evil connects the rig's second component, evil.localhost, whose
+// stanzas reach the gate's domain as any other server's would, and closes
+// it when the test ends.
+func (r *rig) evil(t *testing.T) *xmpptest.RawComponent {
+	t.Helper()
+	evil, err := xmpptest.DialRawComponent(context.Background(), r.p.ComponentAddr, "evil.localhost", "evilsecret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { evil.Close() })
+	return evil
+}
+
 // ask asks j with a fresh code and a deadline.
 func (r *rig) ask(j jid.JID, timeout time.Duration) (xepauth.Outcome, string) {
 	code := xepauth.NewCode(6)
@@ -184,11 +197,7 @@ func TestAnswersFromAnotherAccountAreRejected(t *testing.T) {
 func TestHostileStanzasDoNotEndTheSession(t *testing.T) {
 	r := newRig(t, xepauth.Config{})
 	alice := r.p.NewUser(t, "alice", xmpptest.Approve)
-	evil, err := xmpptest.DialRawComponent(context.Background(), r.p.ComponentAddr, "evil.localhost", "evilsecret")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer evil.Close()
+	evil := r.evil(t)
 	hostile := []string{
 		// An address Prosody accepts and mellium's JID parser refuses.
 		`<message from='☃@evil.localhost' to='auth.localhost'><body>x</body></message>`,
@@ -227,11 +236,7 @@ func TestHostileStanzasDoNotEndTheSession(t *testing.T) {
 func TestAfterAStanzaNested5000DeepTheNextLoginWorks(t *testing.T) {
 	r := newRig(t, xepauth.Config{})
 	alice := r.p.NewUser(t, "alice", xmpptest.Approve)
-	evil, err := xmpptest.DialRawComponent(context.Background(), r.p.ComponentAddr, "evil.localhost", "evilsecret")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer evil.Close()
+	evil := r.evil(t)
 	if err := evil.Send(`<message from='x@evil.localhost' to='auth.localhost'>` + strings.Repeat("<x>", 5000) + strings.Repeat("</x>", 5000) + `</message>`); err != nil {
 		t.Fatal(err)
 	}
