@@ -99,17 +99,21 @@ func (a *App) Provision(ctx caddy.Context) error {
 
 // Limits are the login limits; a zero field keeps its default.
 type Limits struct {
-	// JIDOpen is how many logins may wait for one address at once.
-	// Default: 3.
+	// JIDOpen is how many logins may wait at once for one address from
+	// one client network (an IPv4 address, an IPv6 /64). Default: 3.
 	JIDOpen int `json:"jid_open,omitempty"`
-	// JIDPerWindow is how many logins one address may be asked in Window.
-	// Default: 10.
+	// JIDPerWindow is how many logins one address may be asked in Window
+	// from one client network. Default: 10.
 	JIDPerWindow int `json:"jid_per_window,omitempty"`
-	// IPOpen is how many logins may wait for one client IP at once.
-	// Default: 10.
+	// JIDAllOpen is how many logins may wait at once for one address from
+	// every network together. Default: 10.
+	JIDAllOpen int `json:"jid_all_open,omitempty"`
+	// IPOpen is how many logins may wait at once for one client network:
+	// an IPv4 address, or an IPv6 /64; an IPv6 /56 may have 4 times as
+	// many, a /48 16 times. Default: 10.
 	IPOpen int `json:"ip_open,omitempty"`
-	// IPPerWindow is how many logins one client IP may start in Window.
-	// Default: 30.
+	// IPPerWindow is how many logins one client network may start in
+	// Window, scaled as IPOpen for IPv6. Default: 30.
 	IPPerWindow int `json:"ip_per_window,omitempty"`
 	// Window is the span of the per-window limits. Default: 10m.
 	Window caddy.Duration `json:"window,omitempty"`
@@ -126,7 +130,7 @@ func (l *Limits) resolve() limits {
 	for _, f := range []struct {
 		v   int
 		dst *int
-	}{{l.JIDOpen, &out.PerJIDOpen}, {l.JIDPerWindow, &out.PerJIDWindow}, {l.IPOpen, &out.PerIPOpen}, {l.IPPerWindow, &out.PerIPWindow}, {l.MaxPending, &out.MaxOpen}} {
+	}{{l.JIDOpen, &out.PerJIDOpen}, {l.JIDPerWindow, &out.PerJIDWindow}, {l.JIDAllOpen, &out.PerJIDAllOpen}, {l.IPOpen, &out.PerIPOpen}, {l.IPPerWindow, &out.PerIPWindow}, {l.MaxPending, &out.MaxOpen}} {
 		if f.v > 0 {
 			*f.dst = f.v
 		}

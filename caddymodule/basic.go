@@ -69,17 +69,12 @@ const (
 )
 
 // serveWithoutSession handles the requests without a session that are not
-// for the login page: CORS preflights go through, and Basic credentials
-// are checked over XMPP. It returns false when the request gets the usual
-// challenge.
+// for the login page: CORS preflights (preflight.go), and Basic
+// credentials, which are checked over XMPP. It returns false when the
+// request gets the usual challenge.
 func (h *Handler) serveWithoutSession(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) (bool, error) {
 	if isCORSPreflight(r) {
-		// A preflight never carries credentials, and the browser sends
-		// the real request only if the upstream answers it: the upstream
-		// answers, but only the CORS part of its answer comes back.
-		deleteHeader(r.Header, h.UserHeader)
-		h.stripGateCookies(r.Header)
-		return true, next.ServeHTTP(&preflightWriter{ResponseWriter: w}, r)
+		return true, h.servePreflight(w, r, next)
 	}
 	cred, ok, err := parseBasicAuthorization(r.Header)
 	if !ok {
@@ -195,15 +190,6 @@ func checkTxID(id string) error {
 		return errBasic("transaction id: " + err.Error() + "; choose another")
 	}
 	return nil
-}
-
-// isCORSPreflight tells a CORS preflight: the browser asks whether the
-// real request may be sent, and sends no credentials with it.
-func isCORSPreflight(r *http.Request) bool {
-	return r.Method == http.MethodOptions &&
-		r.Header.Get("Origin") != "" &&
-		r.Header.Get("Access-Control-Request-Method") != "" &&
-		len(r.Header.Values("Authorization")) == 0
 }
 
 // isUpgradeRequest tells a request to switch protocols (a WebSocket,
@@ -323,7 +309,7 @@ func (h *Handler) basicPass(w http.ResponseWriter, r *http.Request, next caddyht
 // again with a new transaction id; a browser navigation gets the login page
 // instead, since the Basic prompt would invite a password.
 func (h *Handler) basicUnauthorized(w http.ResponseWriter, r *http.Request, msg string) error {
-	if wantsHTML(r) && !isUpgradeRequest(r) {
+	if wantsHTML(r) && !isUpgradeRequest(r) || fromBrowserScript(r) {
 		return h.challenge(w, r)
 	}
 	w.Header().Set("WWW-Authenticate", `Basic realm="xmpp"`)

@@ -389,9 +389,8 @@ func TestAPIClientsWithoutCredentialsGetAPlain401(t *testing.T) {
 	c := newAPIClient(s, false)
 	shapes := [][]string{
 		{"Accept", "application/json"},
-		{"Accept", "*/*"},                                          // curl
-		{"Accept", "*/*", "X-Requested-With", "XMLHttpRequest"},    // XHR
-		{"Accept", "*/*", "Sec-Fetch-Mode", "cors", "Origin", "x"}, // fetch
+		{"Accept", "*/*"},                                       // curl
+		{"Accept", "*/*", "X-Requested-With", "XMLHttpRequest"}, // XHR
 		{"Accept", "application/json", "Content-Type", "application/json"},
 		{"Authorization", "Bearer some-token-of-the-application"}, // not ours
 	}
@@ -405,37 +404,6 @@ func TestAPIClientsWithoutCredentialsGetAPlain401(t *testing.T) {
 	}
 	if _, hits := s.upstream.lastRequest(); hits != 0 {
 		t.Error("a request without credentials reached the upstream")
-	}
-}
-
-func TestCORSPreflightReachesTheUpstreamWithoutAuth(t *testing.T) {
-	s := newSite(t)
-	s.load(options{})
-	c := newAPIClient(s, false)
-	resp, body := c.send("OPTIONS", "/api/items", "",
-		"Origin", "https://app.example", "Access-Control-Request-Method", "PUT",
-		"Access-Control-Request-Headers", "authorization", "X-Forwarded-User", "admin@localhost",
-		"Cookie", "xmpp_auth=stale; theme=dark")
-	// The upstream answers the preflight, but only the status and the CORS
-	// headers come back: an upstream that ignores the method (this one
-	// answers "hello") must not leak its page to anyone who sends a
-	// preflight-shaped request.
-	if resp.StatusCode != http.StatusOK || body != "" {
-		t.Fatalf("preflight: %d %q", resp.StatusCode, body)
-	}
-	up, hits := s.upstream.lastRequest()
-	if hits != 1 || up.Method != "OPTIONS" || up.Header.Get("Access-Control-Request-Method") != "PUT" || up.Header.Get("Origin") != "https://app.example" {
-		t.Fatalf("upstream got %d requests, last %v", hits, up)
-	}
-	if v := up.Header.Get("X-Forwarded-User"); v != "" {
-		t.Errorf("a forged user header reached the upstream: %q", v)
-	}
-	if v := up.Header.Get("Cookie"); v != "theme=dark" {
-		t.Errorf("the upstream got the cookies %q, want only the application's", v)
-	}
-	// An OPTIONS that is not a preflight is gated like any request.
-	if resp, body := c.send("OPTIONS", "/api/items", "", "Origin", "https://app.example"); !isChallenge(resp, body) {
-		t.Errorf("plain OPTIONS: %d\n%s", resp.StatusCode, body)
 	}
 }
 
@@ -515,14 +483,22 @@ func TestWebSocketPassesWithASessionAndGets401Without(t *testing.T) {
 	}
 	s.p.NewUser(t, "gina", xmpptest.Approve)
 
-	// Without a session: 401 and the challenge, never the login page, even
-	// for a client that accepts HTML.
+	// Without a session: 401, never the login page, even for a client
+	// that accepts HTML; a browser's gets no Basic challenge (it would
+	// open the password dialog), another client's does.
 	resp, _, _ := dialUpgrade(t, s.addr, "Accept", "text/html,*/*", "Sec-Fetch-Mode", "websocket")
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("WWW-Authenticate") != "" ||
+		strings.Contains(string(body), "<") || !json.Valid(body) {
+		t.Fatalf("a browser's upgrade without a session: %d %v\n%s", resp.StatusCode, resp.Header, body)
+	}
+	resp, _, _ = dialUpgrade(t, s.addr, "Accept", "*/*")
+	body, _ = io.ReadAll(io.LimitReader(resp.Body, 4096))
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("WWW-Authenticate") != `Basic realm="xmpp"` ||
-		strings.Contains(string(body), "<") || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
-		t.Fatalf("upgrade without a session: %d %v\n%s", resp.StatusCode, resp.Header, body)
+		!strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
+		t.Fatalf("another client's upgrade without a session: %d %v\n%s", resp.StatusCode, resp.Header, body)
 	}
 	if n := len(ws.seen()); n != 0 {
 		t.Fatalf("the upstream got %d upgrades without a session", n)

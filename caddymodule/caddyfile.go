@@ -85,6 +85,8 @@ func (l *Limits) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		switch d.Val() {
 		case "jid":
 			err = intArgs(d, &l.JIDOpen, &l.JIDPerWindow)
+		case "jid_all":
+			err = intArgs(d, &l.JIDAllOpen)
 		case "ip":
 			err = intArgs(d, &l.IPOpen, &l.IPPerWindow)
 		case "window":
@@ -92,7 +94,7 @@ func (l *Limits) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "max_pending":
 			err = intArgs(d, &l.MaxPending)
 		default:
-			return d.Errf("xmpp_auth: limits: unknown option %q (want jid, ip, window or max_pending)", d.Val())
+			return d.Errf("xmpp_auth: limits: unknown option %q (want jid, jid_all, ip, window or max_pending)", d.Val())
 		}
 		if err != nil {
 			return err
@@ -137,6 +139,7 @@ func intArgs(d *caddyfile.Dispenser, dst ...*int) error {
 //		language         <lang>
 //		messages         <file>
 //		templates        <folder>
+//		pass_preflight
 //	}
 func parseDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	handler := new(Handler)
@@ -197,9 +200,14 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = oneArg(d, &h.Messages)
 		case "templates":
 			err = oneArg(d, &h.Templates)
+		case "pass_preflight":
+			if d.NextArg() {
+				return d.Errf("xmpp_auth: pass_preflight takes no value, got %q", d.Val())
+			}
+			h.PassPreflight = true
 		default:
 			return d.Errf("xmpp_auth: unknown option %q (want allow, deny, session_lifetime, login_timeout, user_header, "+
-				"cookie_name, cookie_domain, cookie_path, cookie_same_site, path_prefix, session_key, idle_timeout, site_name, language, messages or templates)", d.Val())
+				"cookie_name, cookie_domain, cookie_path, cookie_same_site, path_prefix, session_key, idle_timeout, site_name, language, messages, templates or pass_preflight)", d.Val())
 		}
 		if err != nil {
 			return err

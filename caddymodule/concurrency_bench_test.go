@@ -327,15 +327,17 @@ func runLogins(addr string, users []*xmpptest.User, n int) ([]time.Duration, tim
 // set.
 func login(b *loadBrowser, jid, token string) error {
 	form := url.Values{"jid": {jid}, "return": {"/"}, "csrf": {token}}
-	resp, _, err := b.do("POST", "/.xmpp-auth/login", form.Encode())
+	resp, page, err := b.do("POST", "/.xmpp-auth/login", form.Encode())
 	if err != nil {
 		return err
 	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("login form answered %d", resp.StatusCode)
+	m := secretField.FindSubmatch(page)
+	if resp.StatusCode != http.StatusOK || m == nil {
+		return fmt.Errorf("login form answered %d without a login secret", resp.StatusCode)
 	}
+	poll := url.Values{"k": {string(m[1])}}.Encode()
 	for range 10 {
-		resp, body, err := b.do("GET", "/.xmpp-auth/status", "")
+		resp, body, err := b.do("POST", "/.xmpp-auth/status", poll)
 		if err != nil {
 			return err
 		}

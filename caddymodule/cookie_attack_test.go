@@ -272,7 +272,7 @@ func TestCookieAttacksThroughHandler(t *testing.T) {
 		if res := attackRequest(t, h, logs, attackHost, "/page", v); res.upstream == nil {
 			t.Fatalf("before the revocation: status %d", res.status)
 		}
-		if err := h.gate.revoked.revoke(t.Context(), s.ID, s.Expires); err != nil {
+		if err := h.gate.revoked.revoke(t.Context(), revocation{id: s.ID, until: s.Expires}); err != nil {
 			t.Fatal(err)
 		}
 		res := attackRequest(t, h, logs, attackHost, "/page", v)

@@ -143,6 +143,9 @@ type browser struct {
 	t    *testing.T
 	base string
 	c    *http.Client
+	// secret is the login's secret from the last waiting page the
+	// browser was answered with, as the page's script keeps it.
+	secret string
 }
 
 func (s *site) browser() *browser {
@@ -178,6 +181,10 @@ func (b *browser) do(method, path string, form url.Values, hdr ...string) (*http
 	}
 	defer resp.Body.Close()
 	out, _ := io.ReadAll(resp.Body)
+	// The waiting page's script keeps its login's secret, as this does.
+	if m := secretField.FindStringSubmatch(string(out)); m != nil {
+		b.secret = m[1]
+	}
 	return resp, string(out)
 }
 
@@ -202,19 +209,23 @@ func (b *browser) submit(jid, ret string) (*http.Response, string) {
 	return b.do("POST", "/.xmpp-auth/login", url.Values{"jid": {jid}, "return": {ret}, "csrf": {b.formToken()}})
 }
 
-// outcome waits as the waiting page's script does: it long-polls status,
-// which answers an approval itself (the session cookie set, the return
-// path in the JSON); for any other outcome it returns the waiting page.
+// secretField is where the waiting page holds its login's secret.
+var secretField = regexp.MustCompile(`name="k" value="([^"]+)"`)
+
+// outcome waits as the waiting page's script does: it long-polls status
+// with the login's secret, which answers an approval itself (the session
+// cookie set, the return path in the JSON); for any other outcome it
+// posts the secret to the waiting page and returns that page.
 func (b *browser) outcome() (*http.Response, string) {
 	b.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		resp, state := b.do("GET", "/.xmpp-auth/status", nil)
+		resp, state := b.do("POST", "/.xmpp-auth/status", url.Values{"k": {b.secret}})
 		switch {
 		case strings.Contains(state, `"approved"`):
 			return resp, state
 		case !strings.Contains(state, `"pending"`):
-			return b.do("GET", "/.xmpp-auth/wait", nil)
+			return b.do("POST", "/.xmpp-auth/wait", url.Values{"k": {b.secret}})
 		}
 	}
 	b.t.Fatal("login still pending after 20s")

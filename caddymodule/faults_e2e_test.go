@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -22,7 +23,7 @@ import (
 // manyLimits lets n logins for one address from one client be open at
 // once: the fault tests start many, and the limits are not what they test.
 func manyLimits(n int) map[string]any {
-	return map[string]any{"jid_open": n + 10, "jid_per_window": 4*n + 100, "ip_open": n + 10, "ip_per_window": 4*n + 100, "max_pending": 4*n + 100}
+	return map[string]any{"jid_open": n + 10, "jid_per_window": 4*n + 100, "jid_all_open": n + 10, "ip_open": n + 10, "ip_per_window": 4*n + 100, "max_pending": 4*n + 100}
 }
 
 // startPending starts n logins for jid, each from its own browser, and
@@ -56,7 +57,7 @@ func pollAll(browsers []*browser) ([]string, []time.Time) {
 	var wg sync.WaitGroup
 	for i, b := range browsers {
 		wg.Go(func() {
-			_, body := b.do("GET", "/.xmpp-auth/status", nil)
+			_, body := b.do("POST", "/.xmpp-auth/status", url.Values{"k": {b.secret}})
 			var a struct{ State string }
 			_ = json.Unmarshal([]byte(body), &a)
 			states[i], at[i] = a.State, time.Now()
@@ -115,7 +116,7 @@ func TestServerKilledDuring100PendingLoginsEndsThemAllUnreachable(t *testing.T) 
 		t.Errorf("the last login ended %v after the kill, want within 2s", slowest)
 	}
 	// The waiting page says so too, with a way to try again.
-	if resp, body := browsers[0].do("GET", "/.xmpp-auth/wait", nil); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, `href="/page/0"`) {
+	if resp, body := browsers[0].do("POST", "/.xmpp-auth/wait", url.Values{"k": {browsers[0].secret}}); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, `href="/page/0"`) {
 		t.Errorf("waiting page after the kill: %d\n%.300s", resp.StatusCode, body)
 	}
 
@@ -369,10 +370,10 @@ func TestACaddyRestartKeepsSessionsAndEndsPendingLoginsCleanly(t *testing.T) {
 	if resp, body := in.do("GET", "/", nil); resp.StatusCode != http.StatusOK || body != "hello alice@localhost" {
 		t.Errorf("a session after the restart: %d %q", resp.StatusCode, body)
 	}
-	if _, state := waiting.do("GET", "/.xmpp-auth/status", nil); !strings.Contains(state, `"gone"`) {
+	if _, state := waiting.do("POST", "/.xmpp-auth/status", url.Values{"k": {waiting.secret}}); !strings.Contains(state, `"gone"`) {
 		t.Errorf("a pending login's poll after the restart: %s, want gone", state)
 	}
-	if resp, body := waiting.do("GET", "/.xmpp-auth/wait", nil); resp.StatusCode != http.StatusNotFound || !strings.Contains(body, "Start again") {
+	if resp, body := waiting.do("POST", "/.xmpp-auth/wait", url.Values{"k": {waiting.secret}}); resp.StatusCode != http.StatusNotFound || !strings.Contains(body, "Start again") {
 		t.Errorf("a pending login's waiting page after the restart: %d\n%.400s", resp.StatusCode, body)
 	}
 }

@@ -34,8 +34,19 @@ func (h *Handler) serveGate(w http.ResponseWriter, r *http.Request, name string)
 		w.Header().Set("Allow", "GET, HEAD, POST")
 		return h.renderPage(w, r, http.StatusMethodNotAllowed, page{Kind: "notfound", Return: "/"})
 	case "wait":
-		return h.wait(w, r)
+		switch r.Method {
+		case http.MethodPost:
+			return h.wait(w, r)
+		case http.MethodGet, http.MethodHead:
+			return h.resume(w, r)
+		}
+		w.Header().Set("Allow", "GET, HEAD, POST")
+		return h.renderPage(w, r, http.StatusMethodNotAllowed, page{Kind: "notfound", Return: "/"})
 	case "status":
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", "POST")
+			return h.renderPage(w, r, http.StatusMethodNotAllowed, page{Kind: "notfound", Return: "/"})
+		}
 		return h.status(w, r)
 	case "logout":
 		return h.logout(w, r)
@@ -96,7 +107,7 @@ func (h *Handler) startLogin(w http.ResponseWriter, r *http.Request) error {
 	if c, err := r.Cookie(h.preCookieName(r)); err == nil { // there: the token check needs it
 		pre = c.Value
 	}
-	l := &login{jid: addr, code: xepauth.NewCode(6), returnTo: ret, site: siteOf(r), resend: p.Resend, pre: pre}
+	l := &login{jid: addr, code: xepauth.NewCode(6), returnTo: ret, site: siteOf(r), resend: p.Resend, pre: pre, secret: newLoginID()}
 	req := xepauth.Request{
 		JID:      addr,
 		Site:     h.siteName(r),
@@ -110,27 +121,41 @@ func (h *Handler) startLogin(w http.ResponseWriter, r *http.Request) error {
 	h.gate.logins.start(h.gate.ctx, h.gate.comp, l, req, timeout, func() { h.gate.limits.release(bare, ip) })
 	h.logger.Info("login asked", zap.String("jid", addr.String()), zap.String("site", l.site), zap.String("remote_ip", r.RemoteAddr))
 	setCookie(w, r, h.loginCookieName(r), l.id, h.loginCookiePath(r), timeout+keepDone)
-	// The waiting page itself, not a redirect to it: one round trip less
-	// between the address and the code on screen. Its script moves the
-	// address bar to the waiting page's own address, and its no-script
-	// refresh goes there, so a reload never posts the form again.
+	// The waiting page itself, not a redirect to it: the code and the
+	// login's secret go only into the answer to the post that started
+	// the login (see ownLogin). Its script moves the address bar to the
+	// waiting page's own address, so a reload never posts the form again.
 	p.Kind = "wait"
 	p.Code = l.code
+	p.Secret = l.secret
 	p.Seconds = int(timeout.Seconds())
 	return h.renderPage(w, r, http.StatusOK, p)
 }
 
-// wait shows the login in progress, or its outcome; on approval it sets
-// the session cookie and returns the visitor to where they were going. A
-// browser without JavaScript refreshes this page; one with it long-polls
-// status, which cashes in an approval itself, and comes back here only for
-// the other outcomes.
-func (h *Handler) wait(w http.ResponseWriter, r *http.Request) error {
+// resume answers a plain GET of the waiting page (a reload, or a link):
+// it shows neither the code nor the outcome, which only the page that
+// posted the form may see. Its script posts the login's secret back, when
+// this tab keeps it (the waiting page stores it in sessionStorage), to
+// show the waiting page again.
+func (h *Handler) resume(w http.ResponseWriter, r *http.Request) error {
 	l := h.loginOf(r)
 	if l == nil {
 		return h.renderPage(w, r, http.StatusNotFound, page{Kind: "expired", Return: "/"})
 	}
-	p := page{Return: l.returnTo, JID: l.jid.String(), Code: l.code, Resend: l.resend}
+	return h.renderPage(w, r, http.StatusOK, page{Kind: "resume", Return: l.returnTo})
+}
+
+// wait shows the login in progress, or its outcome, to the page that
+// started it; on approval it sets the session cookie and returns the
+// visitor to where they were going. The waiting page's script long-polls
+// status, which cashes in an approval itself, and posts here for the
+// other outcomes; without JavaScript, its button posts here.
+func (h *Handler) wait(w http.ResponseWriter, r *http.Request) error {
+	l := h.ownLogin(w, r)
+	if l == nil {
+		return h.renderPage(w, r, http.StatusNotFound, page{Kind: "expired", Return: "/"})
+	}
+	p := page{Return: l.returnTo, JID: l.jid.String(), Code: l.code, Resend: l.resend, Secret: l.secret}
 	o, done := l.finished()
 	if !done {
 		p.Kind = "wait"
@@ -180,7 +205,16 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, l *login) bool 
 // so the script goes straight on instead of through the waiting page.
 func (h *Handler) status(w http.ResponseWriter, r *http.Request) error {
 	state, location := "gone", ""
-	if l := h.loginOf(r); l != nil {
+	if l := h.ownLogin(w, r); l != nil {
+		if !l.startPoll() {
+			state = "busy"
+			w.Header().Set("Retry-After", "1")
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Cache-Control", "no-store")
+			w.WriteHeader(http.StatusTooManyRequests)
+			return json.NewEncoder(w).Encode(statusAnswer{State: state})
+		}
+		defer l.endPoll()
 		timer := time.NewTimer(longPoll)
 		select {
 		case <-l.done:
@@ -212,8 +246,10 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request) error {
 }
 
 // statusAnswer is the status endpoint's JSON: state is pending, approved,
-// denied, unreachable, timeout or gone (no such login, or cashed in
-// already); location, with approved, is where the visitor was going.
+// denied, unreachable, timeout, busy (too many polls of this login at
+// once: try again in a second) or gone (no such login, or cashed in
+// already, or not this page's); location, with approved, is where the
+// visitor was going.
 type statusAnswer struct {
 	State    string `json:"state"`
 	Location string `json:"location,omitempty"`
@@ -239,6 +275,34 @@ func (h *Handler) loginOf(r *http.Request) *login {
 	}
 	return l
 }
+
+// ownLogin is loginOf for the page that started the login: the request
+// must also come from this site and carry the login's secret, which only
+// the answer to the login form held. On plain HTTP a sibling site can
+// plant the login and pre-login cookies of a login the attacker started
+// for the victim's address in the victim's browser, and link it to the
+// waiting page: without the secret, that page shows no code to compare
+// and cashes in nothing, so the victim has no reason to approve, and an
+// approval reaches only the attacker's own page, with the victim's
+// session in it, if the victim approves blindly anyway.
+func (h *Handler) ownLogin(w http.ResponseWriter, r *http.Request) *login {
+	l := h.loginOf(r)
+	if l == nil || !sameOrigin(r) {
+		return nil
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 1<<10)
+	if err := r.ParseForm(); err != nil {
+		return nil
+	}
+	if subtle.ConstantTimeCompare([]byte(r.PostForm.Get(loginSecretField)), []byte(l.secret)) != 1 {
+		return nil
+	}
+	return l
+}
+
+// loginSecretField is the form field that carries a login's secret back
+// from its waiting page.
+const loginSecretField = "k"
 
 // parseVisitorJID reads the address typed in the form, forgiving an
 // xmpp: URI prefix. A resource is kept: XEP-0070 asks a full JID by iq.

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
@@ -87,15 +88,25 @@ type Handler struct {
 	// template (see the README for the data it gets). Read at every config
 	// load. Default: the built-in page.
 	Templates string `json:"templates,omitempty"`
+	// PassPreflight lets CORS preflights without a session reach the
+	// upstream, for a site whose cross-origin callers need its answer
+	// before they have a session (as oauth2-proxy's
+	// --skip-auth-preflight). Anyone can send a request of a preflight's
+	// shape, so the upstream gets only its method, path and headers (no
+	// query string, body, cookies, credentials or upgrade), and only the
+	// status and CORS headers of its answer come back; an upstream that
+	// acts on OPTIONS, or tells which paths exist by its status, still
+	// does so for anyone. Default: false, the gate answers preflights
+	// without a session with 401 and no CORS headers.
+	PassPreflight bool `json:"pass_preflight,omitempty"`
 
-	gate      *gate
-	ring      *session.Ring
-	allowed   access
-	sameSite  http.SameSite
-	langs     languages
-	pages     *template.Template
-	waitPages *waitPages // h.pages' waiting page, prepared
-	logger    *zap.Logger
+	gate     *gate
+	ring     *session.Ring
+	allowed  access
+	sameSite http.SameSite
+	langs    languages
+	pages    *template.Template
+	logger   *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
@@ -269,12 +280,46 @@ func (h *Handler) challenge(w http.ResponseWriter, r *http.Request) error {
 		resend := r.Method != http.MethodGet && r.Method != http.MethodHead
 		return h.renderPage(w, r, http.StatusUnauthorized, page{Kind: "login", Return: returnPath(r), Resend: resend})
 	}
+	if fromBrowserScript(r) {
+		return h.scriptUnauthorized(w, r)
+	}
 	w.Header().Set("WWW-Authenticate", `Basic realm="xmpp"`)
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusUnauthorized)
 	_, err := fmt.Fprintln(w, "401 Unauthorized: log in with your XMPP address")
 	return err
+}
+
+// scriptUnauthorized answers a browser's script (fetch, XHR, a CORS
+// preflight) that has no session: 401 without a Basic challenge, since a
+// browser answers that challenge with its password dialog, and what the
+// person types there would be sent to their XMPP account as the "code"
+// (XEP-0070 v1.0.2 §6.4 warns of exactly this). The body says where to log
+// in, for a script that wants to send the visitor there.
+func (h *Handler) scriptUnauthorized(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusUnauthorized)
+	return json.NewEncoder(w).Encode(loginRequired{Error: "login required", Login: h.PathPrefix + "login"})
+}
+
+// loginRequired is scriptUnauthorized's JSON body.
+type loginRequired struct {
+	Error string `json:"error"`
+	Login string `json:"login"` // the login page's path on this site
+}
+
+// fromBrowserScript tells a request a browser makes for a script, not a
+// navigation: browsers send Sec-Fetch-Mode (cors, no-cors, same-origin,
+// websocket) with every request, and Origin with cross-origin ones and
+// with every non-GET. API clients send neither.
+func fromBrowserScript(r *http.Request) bool {
+	if m := r.Header.Get("Sec-Fetch-Mode"); m != "" && m != "navigate" {
+		return true
+	}
+	return r.Header.Get("Origin") != ""
 }
 
 // forbidden answers a visitor who is logged in but may not use this site
@@ -316,39 +361,6 @@ func hostOnlyPrefix(r *http.Request) string {
 		return "__Host-"
 	}
 	return ""
-}
-
-// deleteHeader removes every header that a backend could read as name:
-// "X_Forwarded_User" as well as "X-Forwarded-User", since CGI and FastCGI
-// (php_fastcgi) turn both into HTTP_X_FORWARDED_USER.
-func deleteHeader(h http.Header, name string) {
-	for k := range h {
-		if sameHeaderName(k, name) {
-			delete(h, k)
-		}
-	}
-}
-
-func sameHeaderName(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		if foldHeaderByte(a[i]) != foldHeaderByte(b[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-func foldHeaderByte(c byte) byte {
-	switch {
-	case c == '_':
-		return '-'
-	case 'A' <= c && c <= 'Z':
-		return c + 'a' - 'A'
-	}
-	return c
 }
 
 // wantsHTML tells a browser navigation from an API call: browsers ask for

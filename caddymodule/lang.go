@@ -77,7 +77,6 @@ func (h *Handler) provisionLanguages() error {
 			return err
 		}
 	}
-	h.waitPages = newWaitPages(h.pages)
 	return nil
 }
 

@@ -31,7 +31,7 @@ func outcomeLatencies(t *testing.T, s *site, alice *xmpptest.User, n int) []time
 		}
 		polled := make(chan time.Time, 1)
 		go func() {
-			resp, state := b.do("GET", "/.xmpp-auth/status", nil)
+			resp, state := b.do("POST", "/.xmpp-auth/status", url.Values{"k": {b.secret}})
 			if approvedTo(resp, state) != "/" {
 				t.Errorf("status answered %q", state)
 			}
@@ -111,11 +111,11 @@ func TestALoginBelongsToTheBrowserThatStartedIt(t *testing.T) {
 		t.Fatal("no login cookie")
 	}
 	thief.formToken() // a pre-login cookie of its own
-	resp, _ := thief.do("GET", "/.xmpp-auth/wait", nil, "Cookie", "xmpp_auth_login="+login)
+	resp, _ := thief.do("POST", "/.xmpp-auth/wait", url.Values{"k": {owner.secret}}, "Cookie", "xmpp_auth_login="+login)
 	if resp.StatusCode != http.StatusNotFound {
 		t.Errorf("another browser holding the login cookie: %d, want 404", resp.StatusCode)
 	}
-	if _, state := thief.do("GET", "/.xmpp-auth/status", nil, "Cookie", "xmpp_auth_login="+login); !strings.Contains(state, `"gone"`) {
+	if _, state := thief.do("POST", "/.xmpp-auth/status", url.Values{"k": {owner.secret}}, "Cookie", "xmpp_auth_login="+login); !strings.Contains(state, `"gone"`) {
 		t.Errorf("another browser polling with the login cookie: %s, want gone", state)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"mellium.im/xmpp/jid"
@@ -27,11 +28,30 @@ type login struct {
 	site     string
 	resend   bool      // the request that met the gate carried a form, not delivered
 	pre      string    // the pre-login cookie of the browser that started it
+	secret   string    // given only to the page that posted the form (ownLogin)
 	expires  time.Time // when the ask times out
+	polls    atomic.Int32
 
 	done    chan struct{}
 	outcome xepauth.Outcome // set before done is closed
 }
+
+// maxPolls bounds the status long polls of one login at once: each holds
+// a connection and a goroutine for up to longPoll, and the waiting page
+// needs one.
+const maxPolls = 4
+
+// startPoll admits one more long poll of l, unless maxPolls are running;
+// every admitted poll must call endPoll.
+func (l *login) startPoll() bool {
+	if l.polls.Add(1) > maxPolls {
+		l.polls.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (l *login) endPoll() { l.polls.Add(-1) }
 
 // finished returns the outcome and true once the ask has ended.
 func (l *login) finished() (xepauth.Outcome, bool) {

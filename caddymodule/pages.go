@@ -32,7 +32,7 @@ func newPageTemplate() *template.Template {
 
 // page is what a gate page shows: the data of the template page.html
 // (documented in the README, under "Languages and templates"). Kind picks
-// the page: login, wait, denied, timeout, unreachable, notallowed, busy,
+// the page: login, wait, resume, denied, timeout, unreachable, notallowed, busy,
 // forbidden, loggedout, expired, notfound.
 type page struct {
 	Kind    string
@@ -48,10 +48,9 @@ type page struct {
 	Seconds int
 	Limit   string // for busy: "jid", "ip" or "all"
 	CSRF    string // the login form's token
+	Secret  string // on the waiting page: the login's secret, posted back by its script and button
 	Resend  bool   // the request that met the gate carried a form, which was not delivered
 	Nonce   string
-
-	secondsText string // {seconds} in the texts, when not Seconds: see waitpages.go
 }
 
 // renderPage writes a gate page. The pages need nothing from outside: the
@@ -81,12 +80,9 @@ func (h *Handler) renderPage(w http.ResponseWriter, r *http.Request, status int,
 			pageBuffers.Put(buf)
 		}
 	}()
-	// A prepared waiting page needs no texts: they are in it already.
-	if p.Kind != "wait" || h.waitPages == nil || !h.waitPages.render(buf, &p) {
-		p.translate(p.Lang)
-		if err := tmpl.ExecuteTemplate(buf, "page.html", p); err != nil {
-			return err
-		}
+	p.translate(p.Lang)
+	if err := tmpl.ExecuteTemplate(buf, "page.html", p); err != nil {
+		return err
 	}
 	hdr := w.Header()
 	hdr.Set("Content-Type", "text/html; charset=utf-8")
@@ -167,8 +163,6 @@ func (p *page) fill(text string) string {
 			b.WriteString(p.JID)
 		case strings.HasPrefix(text, "{code}"):
 			b.WriteString(p.Code)
-		case strings.HasPrefix(text, "{seconds}") && p.secondsText != "":
-			b.WriteString(p.secondsText)
 		case strings.HasPrefix(text, "{seconds}"):
 			b.WriteString(strconv.Itoa(p.Seconds))
 		default:
@@ -184,7 +178,7 @@ func (p *page) fill(text string) string {
 // part: a template must render them all, in every language, to be used.
 func samplePages() []page {
 	base := page{Site: "wiki.example.org", Prefix: "/.xmpp-auth/", Return: "/private/page?x=1", JID: "alice@example.org",
-		Code: "K7QF2M", Seconds: 120, CSRF: "sample-token", Nonce: "c2FtcGxlLW5vbmNl"}
+		Code: "K7QF2M", Seconds: 120, CSRF: "sample-token", Secret: "c2FtcGxlLXNlY3JldA", Nonce: "c2FtcGxlLW5vbmNl"}
 	var out []page
 	add := func(kind string, change func(*page)) {
 		p := base
@@ -198,6 +192,7 @@ func samplePages() []page {
 	add("login", func(p *page) { p.JID, p.Error, p.Resend = "not an address", "err_jid_invalid", true })
 	add("wait", nil)
 	add("wait", func(p *page) { p.Resend = true })
+	add("resume", func(p *page) { p.JID, p.Code, p.Secret = "", "", "" })
 	add("denied", nil)
 	add("timeout", nil)
 	add("unreachable", nil)

@@ -16,10 +16,20 @@ import (
 	"go.uber.org/zap"
 )
 
-// revokedPrefix is where revoked session ids are kept in Caddy's storage,
-// one key each, holding the Unix time after which the session would have
-// expired anyway and the entry can go.
+// revokedPrefix is where revoked session ids are kept in Caddy's storage:
+// one key a logout, named after the first id it ends, holding a line
+// "<id in hex> <Unix time>" for each session it ends, the time being when
+// the session would have expired anyway and the line can go. Entries
+// written before logouts were batched hold only the time, and are named
+// after their one id; both are read.
 const revokedPrefix = "xmpp_auth/revoked"
+
+// revocation is one session ended by a logout, until it would have
+// expired anyway.
+type revocation struct {
+	id    [16]byte
+	until time.Time
+}
 
 // revocations is the list of sessions ended by logout. Checking it is on
 // every request's path, so readers take no lock: the map is replaced, never
@@ -56,23 +66,31 @@ func (rv *revocations) revoked(id [16]byte, now time.Time) bool {
 	return ok && now.Unix() < exp
 }
 
-// revoke ends a session until it would have expired.
-func (rv *revocations) revoke(ctx context.Context, id [16]byte, until time.Time) error {
+// revoke ends sessions until they would have expired, with one write to
+// storage.
+func (rv *revocations) revoke(ctx context.Context, ended ...revocation) error {
+	if len(ended) == 0 {
+		return nil
+	}
 	rv.mu.Lock()
 	old := *rv.ids.Load()
-	m := make(map[[16]byte]int64, len(old)+1)
+	m := make(map[[16]byte]int64, len(old)+len(ended))
 	for k, v := range old {
 		m[k] = v
 	}
-	m[id] = until.Unix()
+	var value strings.Builder
+	for _, e := range ended {
+		m[e.id] = e.until.Unix()
+		fmt.Fprintf(&value, "%x %d\n", e.id, e.until.Unix())
+	}
 	rv.ids.Store(&m)
 	rv.mu.Unlock()
 	st := rv.st.Load()
 	if st == nil {
 		return errors.New("no storage to keep the revocation in")
 	}
-	key := revokedPrefix + "/" + hex.EncodeToString(id[:])
-	if err := st.Store(ctx, key, []byte(strconv.FormatInt(until.Unix(), 10))); err != nil {
+	key := revokedPrefix + "/" + hex.EncodeToString(ended[0].id[:])
+	if err := st.Store(ctx, key, []byte(value.String())); err != nil {
 		return fmt.Errorf("store %s: %w", key, err)
 	}
 	return nil
@@ -95,21 +113,21 @@ func (rv *revocations) load(ctx context.Context, now time.Time, log *zap.Logger)
 	}
 	m := make(map[[16]byte]int64, len(keys))
 	for _, k := range keys {
-		var id [16]byte
-		name := k[strings.LastIndexByte(k, '/')+1:]
-		if n, err := hex.Decode(id[:], []byte(name)); err != nil || n != 16 {
-			continue
-		}
 		raw, err := st.Load(ctx, k)
 		if err != nil {
 			continue
 		}
-		exp, err := strconv.ParseInt(strings.TrimSpace(string(raw)), 10, 64)
-		if err != nil || exp <= now.Unix() {
-			_ = st.Delete(ctx, k)
-			continue
+		entries := parseRevocations(k[strings.LastIndexByte(k, '/')+1:], string(raw))
+		live := false
+		for _, e := range entries {
+			if e.until.Unix() > now.Unix() {
+				m[e.id] = max(m[e.id], e.until.Unix())
+				live = true
+			}
 		}
-		m[id] = exp
+		if !live {
+			_ = st.Delete(ctx, k)
+		}
 	}
 	rv.mu.Lock()
 	// Keep what this instance revoked meanwhile, even if storage is slow.
@@ -120,6 +138,32 @@ func (rv *revocations) load(ctx context.Context, now time.Time, log *zap.Logger)
 	}
 	rv.ids.Store(&m)
 	rv.mu.Unlock()
+}
+
+// parseRevocations reads one storage entry: lines "<id in hex> <Unix
+// time>", or, written before logouts were batched, the time alone for the
+// id the entry is named after. Lines that do not read are skipped.
+func parseRevocations(name, value string) []revocation {
+	var out []revocation
+	for _, line := range strings.Split(value, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 1 {
+			f = []string{name, f[0]}
+		}
+		if len(f) != 2 {
+			continue
+		}
+		var id [16]byte
+		if n, err := hex.Decode(id[:], []byte(f[0])); err != nil || n != 16 {
+			continue
+		}
+		exp, err := strconv.ParseInt(f[1], 10, 64)
+		if err != nil {
+			continue
+		}
+		out = append(out, revocation{id: id, until: time.Unix(exp, 0)})
+	}
+	return out
 }
 
 // keepLoading reloads the list until ctx ends, so that a logout on

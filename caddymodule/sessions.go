@@ -34,36 +34,52 @@ func (h *Handler) session(w http.ResponseWriter, r *http.Request) (session.Sessi
 	return s, true
 }
 
-// validSession finds a valid, unrevoked session among the cookies of the
-// gate's name. A browser may hold several (a domain-wide one from a sibling
-// site and a host-only one, say) and sends them in no useful order, so
-// every one is tried.
+// validSession finds the visitor's valid, unrevoked session among the
+// cookies of the gate's name. A browser may hold several (a domain-wide one
+// and a host-only one, say) and sends them in no useful order, so every one
+// is opened. When valid ones name different JIDs, the request counts as
+// logged out: someone planted a session of their own (a sibling site can
+// set a cookie for a longer path, which the browser sends first), and the
+// visitor must not silently work as them.
 func (h *Handler) validSession(r *http.Request, now time.Time) (session.Session, bool) {
 	site := h.cookieSite(r)
-	// Scanned in place rather than with r.CookiesNamed, which allocates a
-	// Cookie for each: this runs on every request.
-	lines, line := r.Header["Cookie"], ""
-	for {
-		var value string
-		var ok bool
-		value, lines, line, ok = nextCookie(lines, line, h.CookieName)
-		if !ok {
-			break
-		}
-		s, err := h.ring.Open(value, site, now)
+	var found session.Session
+	ok := false
+	for _, c := range r.CookiesNamed(h.sessionCookieName(r)) {
+		s, err := h.ring.Open(c.Value, site, now)
 		if err != nil {
 			if ce := h.logger.Check(zap.DebugLevel, "session cookie refused"); ce != nil {
 				ce.Write(zap.Error(err), zap.String("remote_ip", r.RemoteAddr))
 			}
 			continue
 		}
-		// The absolute lifetime as configured now, which may be shorter
-		// than when the cookie was made.
-		if now.Before(s.Authenticated.Add(time.Duration(h.SessionLifetime))) && !h.gate.revoked.revoked(s.ID, now) {
-			return s, true
+		if !h.current(s, now) {
+			continue
+		}
+		if ok && s.JID != found.JID {
+			h.logger.Warn("a request carried valid sessions of two people; treated as logged out",
+				zap.String("jid", found.JID), zap.String("other_jid", s.JID), zap.String("site", site),
+				zap.String("remote_ip", r.RemoteAddr))
+			return session.Session{}, false
+		}
+		if !ok || s.Issued.After(found.Issued) {
+			found, ok = s, true
 		}
 	}
-	return session.Session{}, false
+	return found, ok
+}
+
+// current reports whether s still holds under the config as it is now,
+// which may be stricter than when the cookie was made: the absolute
+// lifetime, the idle timeout, and the revocation list.
+func (h *Handler) current(s session.Session, now time.Time) bool {
+	if !now.Before(s.Authenticated.Add(time.Duration(h.SessionLifetime))) {
+		return false
+	}
+	if h.IdleTimeout > 0 && now.Sub(s.Issued) >= time.Duration(h.IdleTimeout) {
+		return false
+	}
+	return !h.gate.revoked.revoked(s.ID, now)
 }
 
 // logout ends the session: the cookie is cleared, and its id goes on the
@@ -71,25 +87,36 @@ func (h *Handler) validSession(r *http.Request, now time.Time) (session.Session,
 // cookie (another device, a stolen one) stops working too. GET works as
 // well as POST: links to log out are what sites have, and the worst a
 // forged one can do is log someone out.
+//
+// Whatever the request carries, a logout costs one storage write at most:
+// each session counts once, however many copies of its cookie came, and
+// one already revoked not at all.
 func (h *Handler) logout(w http.ResponseWriter, r *http.Request) error {
 	now := time.Now()
-	for _, c := range r.CookiesNamed(h.CookieName) {
-		s, err := h.ring.Open(c.Value, h.cookieSite(r), now)
-		if err != nil {
+	site := h.cookieSite(r)
+	var ended []revocation
+	seen := make(map[[16]byte]bool)
+	for _, c := range r.CookiesNamed(h.sessionCookieName(r)) {
+		s, err := h.ring.Open(c.Value, site, now)
+		if err != nil || seen[s.ID] || h.gate.revoked.revoked(s.ID, now) {
 			continue
 		}
+		seen[s.ID] = true
 		// Until no site sharing the gate could accept it any more: the
 		// longest lifetime any of them has had.
 		until := s.Authenticated.Add(h.gate.longestLifetime(time.Duration(h.SessionLifetime)))
 		if s.Expires.After(until) {
 			until = s.Expires
 		}
+		ended = append(ended, revocation{id: s.ID, until: until})
+		h.logger.Info("logged out", zap.String("jid", s.JID), zap.String("site", site))
+	}
+	if len(ended) > 0 {
 		// Not the request's context: a visitor who closes the tab must not
 		// cancel the write.
-		if err := h.gate.revoked.revoke(context.WithoutCancel(r.Context()), s.ID, until); err != nil {
+		if err := h.gate.revoked.revoke(context.WithoutCancel(r.Context()), ended...); err != nil {
 			h.logger.Error("logout: the session is revoked here but could not be stored", zap.Error(err))
 		}
-		h.logger.Info("logged out", zap.String("jid", s.JID), zap.String("site", h.cookieSite(r)))
 	}
 	h.setSessionCookie(w, r, "", 0)
 	setCookie(w, r, h.loginCookieName(r), "", h.loginCookiePath(r), 0)
@@ -129,15 +156,17 @@ func (h *Handler) setSession(w http.ResponseWriter, r *http.Request, s session.S
 // cookie with the configured attributes.
 func (h *Handler) setSessionCookie(w http.ResponseWriter, r *http.Request, value string, maxAge time.Duration) {
 	c := &http.Cookie{
-		Name:     h.CookieName,
+		Name:     h.sessionCookieName(r),
 		Value:    value,
 		Path:     h.CookiePath,
 		HttpOnly: true,
 		Secure:   r.TLS != nil || h.sameSite == http.SameSiteNoneMode,
 		SameSite: h.sameSite,
 	}
-	if h.CookieDomain != "" && inDomain(siteOf(r), h.CookieDomain) {
+	if h.domainWide(r) {
 		c.Domain = h.CookieDomain
+	} else if r.TLS != nil {
+		c.Path = "/" // a __Host- cookie must have Path=/
 	}
 	if value != "" && maxAge > 0 {
 		c.MaxAge = int((maxAge + time.Second - 1) / time.Second)
@@ -147,12 +176,33 @@ func (h *Handler) setSessionCookie(w http.ResponseWriter, r *http.Request, value
 	http.SetCookie(w, c)
 }
 
+// sessionCookieName is the session cookie's name for r. On HTTPS, unless
+// the session is domain-wide, it is __Host-<cookie_name>: browsers accept
+// a cookie of such a name only from this very host (Secure, Path=/, no
+// Domain), so a sibling site (evil.example.com beside wiki.example.com)
+// cannot plant a session of its own choosing, an attacker's valid one,
+// that would log the visitor in as the attacker. A domain-wide session
+// (cookie_domain) is by design shared with every host under the domain,
+// and plain HTTP has no such protection to offer.
+func (h *Handler) sessionCookieName(r *http.Request) string {
+	if h.domainWide(r) {
+		return h.CookieName
+	}
+	return hostOnlyPrefix(r) + h.CookieName
+}
+
+// domainWide reports whether r's session is the cookie domain's, shared
+// by every host under it.
+func (h *Handler) domainWide(r *http.Request) bool {
+	return h.CookieDomain != "" && inDomain(siteOf(r), h.CookieDomain)
+}
+
 // cookieSite is the name a session is bound to: the cookie domain when
 // one is set and the request is under it (one login for all its hosts),
 // else the request's host.
 func (h *Handler) cookieSite(r *http.Request) string {
 	host := siteOf(r)
-	if h.CookieDomain != "" && inDomain(host, h.CookieDomain) {
+	if h.domainWide(r) {
 		// The leading dot keeps a domain-wide session apart from one of
 		// the host example.org itself.
 		return "." + h.CookieDomain

@@ -6,6 +6,7 @@ package caddymodule
 var textsEN = map[string]string{
 	"title_login":       "Log in",
 	"title_wait":        "Confirm in your XMPP client",
+	"title_resume":      "Login in progress",
 	"title_denied":      "Login refused",
 	"title_timeout":     "Login timed out",
 	"title_unreachable": "XMPP server unreachable",
@@ -22,10 +23,13 @@ var textsEN = map[string]string{
 	"login_button":      "Log in",
 	"login_hint":        "No password: your XMPP client will ask you to confirm.",
 
-	"wait_sent":   "A confirmation request was sent to {jid}.",
-	"wait_code":   "Check that your XMPP client shows this code, then accept:",
-	"wait_resend": "Once logged in, send your form again: it was not delivered.",
-	"wait_status": "Waiting for your answer ({seconds} seconds left). If your client cannot answer the request, reply to the message with the code.",
+	"wait_sent":     "A confirmation request was sent to {jid}.",
+	"wait_code":     "Check that your XMPP client shows this code, then accept:",
+	"wait_resend":   "Once logged in, send your form again: it was not delivered.",
+	"wait_status":   "Waiting for your answer ({seconds} seconds left). If your client cannot answer the request, reply to the message with the code.",
+	"wait_continue": "I have answered: continue",
+
+	"resume": "The code of a login is shown only on the page where it was started. Go back to that page, or start again.",
 
 	"denied":           "The login was refused in the XMPP client of {jid}.",
 	"timeout":          "No answer came from {jid} in time.",

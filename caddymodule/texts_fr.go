@@ -9,6 +9,7 @@ package caddymodule
 var textsFR = map[string]string{
 	"title_login":       "Connexion",
 	"title_wait":        "Confirmez dans votre client XMPP",
+	"title_resume":      "Connexion en cours",
 	"title_denied":      "Connexion refusée",
 	"title_timeout":     "Délai de réponse dépassé",
 	"title_unreachable": "Serveur XMPP injoignable",
@@ -25,10 +26,13 @@ var textsFR = map[string]string{
 	"login_button":      "Se connecter",
 	"login_hint":        "Pas de mot de passe\u00a0: votre client XMPP vous demandera de confirmer.",
 
-	"wait_sent":   "Une demande de confirmation a été envoyée à {jid}.",
-	"wait_code":   "Vérifiez que votre client XMPP affiche bien ce code, puis acceptez\u00a0:",
-	"wait_resend": "Après la connexion, envoyez de nouveau votre formulaire\u00a0: il n'a pas été transmis.",
-	"wait_status": "En attente de votre réponse (encore {seconds} secondes). Si votre client ne peut pas répondre à la demande, répondez au message en y indiquant le code.",
+	"wait_sent":     "Une demande de confirmation a été envoyée à {jid}.",
+	"wait_code":     "Vérifiez que votre client XMPP affiche bien ce code, puis acceptez\u00a0:",
+	"wait_resend":   "Après la connexion, envoyez de nouveau votre formulaire\u00a0: il n'a pas été transmis.",
+	"wait_status":   "En attente de votre réponse (encore {seconds} secondes). Si votre client ne peut pas répondre à la demande, répondez au message en y indiquant le code.",
+	"wait_continue": "J'ai répondu\u00a0: continuer",
+
+	"resume": "Le code d'une connexion ne s'affiche que sur la page où elle a été demandée. Revenez à cette page, ou recommencez.",
 
 	"denied":           "La connexion a été refusée dans le client XMPP de {jid}.",
 	"timeout":          "Aucune réponse de {jid} n'est arrivée à temps.",

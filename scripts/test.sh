@@ -52,9 +52,6 @@ go vet ./...
 step "build bin/caddy with xcaddy from xcaddy.json"
 go run ./internal/cmd/build -o bin/caddy
 
-step "allocation guards (built without -race, which distorts allocations)"
-XEPAUTH_CADDY="$PWD/bin/caddy" go test -count=1 -run 'Allocs' ./...
-
 step "go test -race ./... (with bin/caddy), end-to-end against Prosody"
 XEPAUTH_CADDY="$PWD/bin/caddy" go test -race -count=1 -timeout 30m ./...
 

@@ -226,25 +226,34 @@ func TestLoginThroughBinary(t *testing.T) {
 		cp.fatalf("POST /.xmpp-auth/login: %s; want 200 with the waiting page and its code\n%s", resp.Status, short(body))
 	}
 
-	// Alice's client approves on its own; the waiting page (as a browser
-	// without JavaScript reloads it) turns into a redirect back to where
+	// Alice's client approves on its own; the waiting page's continue
+	// button (as a browser without JavaScript presses it, with the
+	// login's secret the page holds) turns into a redirect back to where
 	// the visitor was going.
+	secret := regexp.MustCompile(`name="k" value="([^"]+)"`).FindStringSubmatch(body)
+	if secret == nil {
+		cp.fatalf("the waiting page holds no login secret:\n%s", short(body))
+	}
+	cont := url.Values{"k": {secret[1]}}.Encode()
 	deadline = time.Now().Add(10 * time.Second)
 	for {
-		resp, body = do(browser, browse("GET", "/.xmpp-auth/wait", nil))
+		req := browse("POST", "/.xmpp-auth/wait", strings.NewReader(cont))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", base)
+		resp, body = do(browser, req)
 		if resp.StatusCode == http.StatusSeeOther {
 			break
 		}
 		if resp.StatusCode != http.StatusOK {
-			cp.fatalf("GET /.xmpp-auth/wait: %s; want 200 (waiting) and then 303\n%s", resp.Status, short(body))
+			cp.fatalf("POST /.xmpp-auth/wait: %s; want 200 (waiting) and then 303\n%s", resp.Status, short(body))
 		}
 		if time.Now().After(deadline) {
-			cp.fatalf("GET /.xmpp-auth/wait still waiting after 10s\n%s", short(body))
+			cp.fatalf("POST /.xmpp-auth/wait still waiting after 10s\n%s", short(body))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	if loc := resp.Header.Get("Location"); loc != "/" {
-		cp.fatalf("GET /.xmpp-auth/wait: 303 to %q, want \"/\"", loc)
+		cp.fatalf("POST /.xmpp-auth/wait: 303 to %q, want \"/\"", loc)
 	}
 
 	// What alice's client was asked.

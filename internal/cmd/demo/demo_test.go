@@ -250,9 +250,10 @@ func (b *browser) get(path, accept string) (*http.Response, string) {
 	return b.do(req)
 }
 
-// login posts the login form as the page would and polls the waiting
-// page until it stops saying "pending" (200); it returns that last answer.
-var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+var (
+	csrfField   = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+	secretField = regexp.MustCompile(`name="k" value="([^"]+)"`)
+)
 
 // formToken loads the login form, as a person would, and returns its token.
 func (b *browser) formToken() string {
@@ -265,6 +266,9 @@ func (b *browser) formToken() string {
 	return m[1]
 }
 
+// login posts the login form as the page would and then its waiting
+// page's continue button until the answer stops saying "pending" (200); it
+// returns that last answer.
 func (b *browser) login(jid, ret string) (*http.Response, string) {
 	b.t.Helper()
 	form := url.Values{"jid": {jid}, "return": {ret}, "csrf": {b.formToken()}}
@@ -277,12 +281,23 @@ func (b *browser) login(jid, ret string) (*http.Response, string) {
 	req.Header.Set("Accept", "text/html")
 	req.Header.Set("Origin", "http://"+b.base.Host)
 	resp, body := b.do(req)
-	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `class="code"`) {
-		b.t.Fatalf("POST login as %s: %s, want 200 with the waiting page; body:\n%s", jid, resp.Status, body)
+	secret := secretField.FindStringSubmatch(body)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `class="code"`) || secret == nil {
+		b.t.Fatalf("POST login as %s: %s, want 200 with the waiting page and its login secret; body:\n%s", jid, resp.Status, body)
 	}
+	cont := url.Values{"k": {secret[1]}}.Encode()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		resp, body := b.get("/.xmpp-auth/wait", "text/html")
+		// The waiting page's continue button, as a browser without
+		// JavaScript presses it.
+		req, err := http.NewRequest(http.MethodPost, b.base.ResolveReference(&url.URL{Path: "/.xmpp-auth/wait"}).String(), strings.NewReader(cont))
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Accept", "text/html")
+		req.Header.Set("Origin", "http://"+b.base.Host)
+		resp, body := b.do(req)
 		if resp.StatusCode != http.StatusOK {
 			return resp, body
 		}

@@ -1,0 +1,490 @@
+package caddymodule_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/xepauth/caddy-xepauth/internal/session"
+	"github.com/xepauth/caddy-xepauth/internal/xmpptest"
+)
+
+// The attacks of an outside security review, each through a real Caddy
+// and Prosody, named after the attack.
+
+// tweak is the site's JSON config, open for a test to change: the apps,
+// the HTTP server, the gate handler, and the reverse_proxy after it.
+type tweak struct {
+	apps, server, gate, proxy map[string]any
+}
+
+// loadTweaked loads o with edit applied to the JSON config.
+func (s *site) loadTweaked(o options, edit func(tweak)) {
+	s.t.Helper()
+	var cfg map[string]any
+	if err := jsonUnmarshal(s.config(o), &cfg); err != nil {
+		s.t.Fatal(err)
+	}
+	apps := cfg["apps"].(map[string]any)
+	server := apps["http"].(map[string]any)["servers"].(map[string]any)["gate"].(map[string]any)
+	handle := server["routes"].([]any)[0].(map[string]any)["handle"].([]any)
+	edit(tweak{apps: apps, server: server, gate: handle[0].(map[string]any), proxy: handle[len(handle)-1].(map[string]any)})
+	if err := caddy.Load(jsonMarshal(s.t, cfg), true); err != nil {
+		s.t.Fatalf("load config: %v", err)
+	}
+}
+
+// proxyTo points the site's reverse_proxy at addr.
+func (tw tweak) proxyTo(addr string) {
+	tw.proxy["upstreams"] = []any{map[string]any{"dial": addr}}
+}
+
+// aliceCookie is a valid session cookie for alice@localhost on the test
+// site, as a login would have made it.
+func aliceCookie(t *testing.T) string {
+	now := time.Now()
+	return cookieFor(t, session.Session{JID: "alice@localhost", Authenticated: now, Issued: now, Expires: now.Add(time.Hour)},
+		"127.0.0.1", testSessionKey)
+}
+
+func TestAUserHeaderSpelledWithDotsOrUnderscoresNeverReachesTheUpstream(t *testing.T) {
+	s := newSite(t)
+	// Caddy drops such names unless told to keep them; a site with a
+	// backend that needs one keeps it, and then only the gate stands
+	// between the client's spelling and PHP's $_SERVER.
+	s.loadTweaked(options{}, func(tw tweak) {
+		tw.server["expected_dot_headers"] = []string{"X.Forwarded.User"}
+		tw.server["expected_underscore_headers"] = []string{"X_Forwarded_User"}
+	})
+	b := s.browser()
+	resp, _ := b.get("/page", aliceCookie(t), "X.Forwarded.User", "admin@localhost", "X_Forwarded_User", "admin@localhost")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("with a session: %d", resp.StatusCode)
+	}
+	up, _ := s.upstream.lastRequest()
+	for name, v := range up.Header {
+		if sameName := len(name) == len("X-Forwarded-User") && name != "X-Forwarded-User" && (name[1] == '.' || name[1] == '_'); sameName {
+			t.Errorf("the upstream got the client's %s: %q", name, v)
+		}
+	}
+	if v := up.Header.Values("X-Forwarded-User"); len(v) != 1 || v[0] != "alice@localhost" {
+		t.Errorf("upstream X-Forwarded-User = %q, want alice@localhost", v)
+	}
+}
+
+func TestAConnectionHeaderNamingTheUserHeaderDoesNotStripTheIdentity(t *testing.T) {
+	s := newSite(t)
+	s.load(options{})
+	b := s.browser()
+	for _, conn := range []string{"X-Forwarded-User", "keep-alive, x_forwarded_user"} {
+		resp, body := b.get("/page", aliceCookie(t), "Connection", conn)
+		if resp.StatusCode != http.StatusOK || body != "hello alice@localhost" {
+			t.Errorf("Connection: %s: the upstream answered %d %q, want it to see alice@localhost", conn, resp.StatusCode, body)
+		}
+	}
+}
+
+// preflight is a request of a CORS preflight's shape, with what an
+// attacker adds to it.
+func preflight(path string, hdr ...string) []string {
+	return append([]string{"Origin", "https://evil.example", "Access-Control-Request-Method", "PUT"}, hdr...)
+}
+
+func TestAPreflightShapedRequestWithoutASessionNeverReachesTheUpstream(t *testing.T) {
+	s := newSite(t)
+	s.load(options{})
+	c := newAPIClient(s, false)
+	for _, method := range []string{"OPTIONS"} {
+		resp, body := c.send(method, "/admin/delete.php?id=7", "", preflight("", "Cookie", "theme=dark")...)
+		if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("Access-Control-Allow-Origin") != "" ||
+			resp.Header.Get("WWW-Authenticate") != "" {
+			t.Errorf("preflight without a session: %d %v\n%s", resp.StatusCode, resp.Header, body)
+		}
+	}
+	if _, hits := s.upstream.lastRequest(); hits != 0 {
+		t.Errorf("the upstream got %d requests from a client without a session", hits)
+	}
+}
+
+// bodyRecorder is an upstream that records everything of each request,
+// the body included, and answers like a PHP script that ignores the
+// method: the action done, and a page.
+type bodyRecorder struct {
+	*httptest.Server
+	mu   sync.Mutex
+	seen []string // method, request URI, body and cookies of each request
+}
+
+func (u *bodyRecorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	u.mu.Lock()
+	u.seen = append(u.seen, fmt.Sprintf("%s %s body=%q cookie=%q user=%q", r.Method, r.RequestURI, body, r.Header.Get("Cookie"), r.Header.Get("X-Forwarded-User")))
+	u.mu.Unlock()
+	w.Header().Set("Access-Control-Allow-Origin", "https://app.example")
+	w.Header().Set("Access-Control-Allow-Methods", "PUT")
+	w.Header().Set("Set-Cookie", "app=private")
+	fmt.Fprint(w, "deleted; the private page")
+}
+
+func TestPassPreflightHandsTheUpstreamOnlyThePathAndReturnsOnlyCORS(t *testing.T) {
+	s := newSite(t)
+	up := &bodyRecorder{}
+	up.Server = httptest.NewServer(up)
+	t.Cleanup(up.Close)
+	s.loadTweaked(options{}, func(tw tweak) {
+		tw.gate["pass_preflight"] = true
+		tw.proxyTo(strings.TrimPrefix(up.URL, "http://"))
+	})
+	req, _ := http.NewRequest("OPTIONS", "http://"+s.addr+"/admin/delete.php?id=7", strings.NewReader("confirm=yes"))
+	for i, hdr := 0, preflight("", "Cookie", "theme=dark; xmpp_auth=x", "X-Forwarded-User", "admin@localhost",
+		"Content-Type", "application/x-www-form-urlencoded"); i < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || len(body) != 0 || resp.Header.Get("Set-Cookie") != "" ||
+		resp.Header.Get("Access-Control-Allow-Origin") != "https://app.example" {
+		t.Errorf("preflight answer: %d %v %q", resp.StatusCode, resp.Header, body)
+	}
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	if want := `OPTIONS /admin/delete.php body="" cookie="" user=""`; len(up.seen) != 1 || up.seen[0] != want {
+		t.Errorf("the upstream got %q, want only %q", up.seen, want)
+	}
+}
+
+// upgrader is an upstream that answers any request with 101 Switching
+// Protocols and then echoes whatever it is sent: the far end of a tunnel.
+func upgrader(t *testing.T) (addr string, tunnels *atomic.Int32) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	tunnels = new(atomic.Int32)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				if _, err := http.ReadRequest(br); err != nil {
+					return
+				}
+				tunnels.Add(1)
+				fmt.Fprint(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+				_, _ = io.Copy(c, br)
+			}()
+		}
+	}()
+	return l.Addr().String(), tunnels
+}
+
+func TestAPreflightWithAnUpgradeNeverOpensATunnelToTheUpstream(t *testing.T) {
+	for _, pass := range []bool{false, true} {
+		t.Run(fmt.Sprintf("pass_preflight %v", pass), func(t *testing.T) {
+			s := newSite(t)
+			addr, tunnels := upgrader(t)
+			s.loadTweaked(options{}, func(tw tweak) {
+				if pass {
+					tw.gate["pass_preflight"] = true
+				}
+				tw.proxyTo(addr)
+			})
+			for _, upgrade := range []bool{true, false} {
+				c, err := net.DialTimeout("tcp", s.addr, 5*time.Second)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+				req := "OPTIONS /ws HTTP/1.1\r\nHost: " + s.addr + "\r\nOrigin: https://evil.example\r\nAccess-Control-Request-Method: GET\r\n"
+				if upgrade {
+					req += "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+				}
+				if _, err := io.WriteString(c, req+"\r\n"); err != nil {
+					t.Fatal(err)
+				}
+				resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+				if err != nil {
+					t.Fatalf("upgrade %v: %v", upgrade, err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusSwitchingProtocols {
+					t.Errorf("upgrade %v: Caddy answered 101: a client without a session has a tunnel to the upstream", upgrade)
+				}
+			}
+			if n := tunnels.Load(); n != 0 && !pass {
+				t.Errorf("the upstream got %d requests from a client without a session", n)
+			}
+		})
+	}
+}
+
+func TestABrowserScriptWithoutASessionGetsNoPasswordDialog(t *testing.T) {
+	s := newSite(t)
+	s.load(options{})
+	c := newAPIClient(s, false)
+	for _, hdr := range [][]string{
+		{"Sec-Fetch-Mode", "cors", "Origin", "http://" + s.addr},
+		{"Sec-Fetch-Mode", "same-origin"},
+		{"Sec-Fetch-Mode", "no-cors"},
+		{"Origin", "https://app.example"},
+		preflight(""),
+	} {
+		method := "GET"
+		if hdr[0] == "Origin" && len(hdr) > 2 {
+			method = "OPTIONS"
+		}
+		resp, body := c.send(method, "/api/items", "", hdr...)
+		var answer struct{ Error, Login string }
+		if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("WWW-Authenticate") != "" ||
+			json.Unmarshal([]byte(body), &answer) != nil || answer.Login != "/.xmpp-auth/login" {
+			t.Errorf("%s %v: %d %v\n%s", method, hdr, resp.StatusCode, resp.Header, body)
+		}
+	}
+	// A script that tried Basic credentials and failed is not challenged
+	// either.
+	resp, body := c.send("GET", "/api/items", basicAuth("nobody@localhost", "abc"), "Sec-Fetch-Mode", "cors", "Origin", "http://"+s.addr)
+	if resp.Header.Get("WWW-Authenticate") != "" {
+		t.Errorf("a script's failed Basic login is challenged again: %d %v\n%s", resp.StatusCode, resp.Header, body)
+	}
+	// Plain API clients keep XEP-0070's challenge.
+	if resp, body := c.send("GET", "/api/items", ""); !isChallenge(resp, body) {
+		t.Errorf("an API client: %d %v\n%s", resp.StatusCode, resp.Header, body)
+	}
+}
+
+func TestALoweredIdleTimeoutEndsSessionsIdleLongerThanTheNewOne(t *testing.T) {
+	s := newSite(t)
+	s.loadTweaked(options{Lifetime: "24h"}, func(tw tweak) { tw.gate["idle_timeout"] = "2h" })
+	now := time.Now()
+	// Made when the idle timeout was 24h: the cookie itself would last
+	// until tomorrow.
+	idle := func(d time.Duration) string {
+		return cookieFor(t, session.Session{JID: "alice@localhost", Authenticated: now.Add(-d), Issued: now.Add(-d), Expires: now.Add(24*time.Hour - d)},
+			"127.0.0.1", testSessionKey)
+	}
+	b := s.browser()
+	if resp, _ := b.get("/page", idle(5*time.Hour)); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("a session idle for 5h under a 2h idle timeout: %d, want 401", resp.StatusCode)
+	}
+	if resp, _ := b.get("/page", idle(time.Hour)); resp.StatusCode != http.StatusOK {
+		t.Errorf("a session idle for 1h under a 2h idle timeout: %d, want 200", resp.StatusCode)
+	}
+}
+
+func TestValidSessionsOfTwoPeopleInOneRequestCountAsLoggedOut(t *testing.T) {
+	s := newSite(t)
+	s.load(options{})
+	now := time.Now()
+	mallory := cookieFor(t, session.Session{JID: "mallory@localhost", Authenticated: now, Issued: now, Expires: now.Add(time.Hour)},
+		"127.0.0.1", testSessionKey)
+	// A sibling site planted mallory's own session for a longer path, so
+	// the browser sends it first.
+	resp, _ := s.browser().do("GET", "/page", nil, "Cookie", "xmpp_auth="+mallory+"; xmpp_auth="+aliceCookie(t))
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("valid sessions of mallory and alice: %d, want 401", resp.StatusCode)
+	}
+	if _, hits := s.upstream.lastRequest(); hits != 0 {
+		t.Error("the upstream was reached as one of two people")
+	}
+}
+
+// loadHTTPS serves the site over HTTPS with a certificate for 127.0.0.1
+// made here, and returns a browser for it.
+func (s *site) loadHTTPS(o options) *browser {
+	s.t.Helper()
+	certPEM, keyPEM := selfSigned(s.t)
+	s.loadTweaked(o, func(tw tweak) {
+		tw.apps["tls"] = map[string]any{"certificates": map[string]any{"load_pem": []any{
+			map[string]any{"certificate": certPEM, "key": keyPEM},
+		}}}
+		tw.server["tls_connection_policies"] = []any{map[string]any{}}
+	})
+	b := s.browser()
+	b.base = "https://" + s.addr
+	b.c.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // the test's own certificate
+	return b
+}
+
+// selfSigned makes a certificate for 127.0.0.1 and its key, in PEM.
+func selfSigned(t *testing.T) (certPEM, keyPEM string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
+		string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}))
+}
+
+func TestOnHTTPSASessionPlantedFromASiblingSiteIsIgnored(t *testing.T) {
+	s := newSite(t)
+	b := s.loadHTTPS(options{})
+	alice := s.p.NewUser(t, "alice", xmpptest.Approve)
+	_ = alice
+	now := time.Now()
+	mallory := cookieFor(t, session.Session{JID: "mallory@localhost", Authenticated: now, Issued: now, Expires: now.Add(time.Hour)},
+		"127.0.0.1", testSessionKey)
+	// evil.example.com can set "xmpp_auth" for example.com and a longer
+	// path; it cannot set a __Host- cookie.
+	if resp, _ := b.get("/page", mallory); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("mallory's session under the plain name on HTTPS: %d, want 401", resp.StatusCode)
+	}
+	if _, hits := s.upstream.lastRequest(); hits != 0 {
+		t.Fatal("the upstream was reached with a plantable session cookie")
+	}
+
+	// The gate's own session cookie is host-only.
+	if resp, body := b.submit("alice@localhost", "/page"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("login form: %d\n%s", resp.StatusCode, body)
+	}
+	resp, body := b.outcome()
+	var session *http.Cookie
+	for _, c := range resp.Cookies() {
+		if strings.Contains(c.Name, "xmpp_auth") && c.Value != "" {
+			session = c
+		}
+	}
+	if session == nil || session.Name != "__Host-xmpp_auth" || !session.Secure || session.Path != "/" || session.Domain != "" {
+		t.Fatalf("session cookie on HTTPS: %+v (%d %s)", session, resp.StatusCode, body)
+	}
+	if resp, body := b.do("GET", "/page", nil); resp.StatusCode != http.StatusOK || body != "hello alice@localhost" {
+		t.Errorf("with the session: %d %q", resp.StatusCode, body)
+	}
+}
+
+func TestACopyOfALoginsCookiesSeesNoCodeAndGetsNoSession(t *testing.T) {
+	s := newSite(t)
+	s.load(options{})
+	alice := s.p.NewUser(t, "alice", xmpptest.Silent)
+	// The attacker's browser starts a login for alice's address and holds
+	// the page that shows the code.
+	attacker := s.browser()
+	resp, page := attacker.submit("alice@localhost", "/")
+	m := codeOnPage.FindStringSubmatch(page)
+	if resp.StatusCode != http.StatusOK || m == nil {
+		t.Fatalf("waiting page: %d\n%s", resp.StatusCode, page)
+	}
+	code := m[1]
+	// On plain HTTP a sibling site plants copies of every cookie of that
+	// login in alice's browser, and links her to the waiting page.
+	u, _ := url.Parse(attacker.base + "/.xmpp-auth/wait")
+	var cookies []string
+	for _, c := range attacker.c.Jar.Cookies(u) {
+		cookies = append(cookies, c.Name+"="+c.Value)
+	}
+	victim := s.browser()
+	planted := strings.Join(cookies, "; ")
+	resp, body := victim.do("GET", "/.xmpp-auth/wait", nil, "Cookie", planted)
+	if strings.Contains(body, code) {
+		t.Fatalf("a browser holding copies of the login's cookies sees its code (%d):\n%s", resp.StatusCode, body)
+	}
+	req, err := alice.NextRequest(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	approve(t, alice, req)
+	// Whatever the copy's holder asks, it gets no session.
+	for _, try := range []struct{ method, path, secret string }{
+		{"GET", "/.xmpp-auth/status", ""},
+		{"POST", "/.xmpp-auth/status", ""},
+		{"POST", "/.xmpp-auth/status", "guess"},
+		{"GET", "/.xmpp-auth/wait", ""},
+		{"POST", "/.xmpp-auth/wait", ""},
+	} {
+		var form url.Values
+		if try.method == "POST" {
+			form = url.Values{"k": {try.secret}}
+		}
+		resp, body := victim.do(try.method, try.path, form, "Cookie", planted)
+		for _, c := range resp.Cookies() {
+			if c.Name == "xmpp_auth" && c.Value != "" {
+				t.Errorf("%s %s by the copy's holder cashed in the login (%d):\n%s", try.method, try.path, resp.StatusCode, body)
+			}
+		}
+		if strings.Contains(body, code) {
+			t.Errorf("%s %s shows the copy's holder the code", try.method, try.path)
+		}
+	}
+	// The page that posted the form is the one that cashes in.
+	if resp, body := attacker.outcome(); approvedTo(resp, body) != "/" {
+		t.Errorf("the page that started the login: %d\n%s", resp.StatusCode, body)
+	}
+}
+
+// submitFrom posts the login form as b, from client address ip (the site
+// trusts X-Forwarded-For from loopback: loadBehindProxy).
+func (b *browser) submitFrom(ip, jid string) (*http.Response, string) {
+	b.t.Helper()
+	form := url.Values{"jid": {jid}, "return": {"/"}, "csrf": {b.formToken()}}
+	return b.do("POST", "/.xmpp-auth/login", form, "X-Forwarded-For", ip)
+}
+
+func TestTwelveLoginsForOneAddressFromOneSourceDoNotLockTheOwnerOut(t *testing.T) {
+	s := newSite(t)
+	loadBehindProxy(t, s)
+	alice := s.p.NewUser(t, "alice", xmpptest.Silent)
+	statuses := flood(t, s, 12, func(int) string { return "alice@localhost" }, func(int) string { return "203.0.113.9" })
+	if asks := countAsks(alice, 500*time.Millisecond); asks != 3 || statuses[http.StatusOK] != 3 {
+		t.Errorf("12 posts from one source: %v, alice asked %d times; want 3 asked, the rest refused", statuses, asks)
+	}
+	owner := s.browser()
+	if resp, body := owner.submitFrom("198.51.100.20", "alice@localhost"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("the owner's own login, from another network: %d\n%.400s", resp.StatusCode, body)
+	}
+	req, err := alice.NextRequest(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	approve(t, alice, req)
+	if resp, body := owner.outcome(); approvedTo(resp, body) != "/" {
+		t.Errorf("the owner's login: %d\n%s", resp.StatusCode, body)
+	}
+}
