@@ -112,6 +112,7 @@ type APIHandler struct {
 	networks []netip.Prefix
 	texts    *Handler // only its languages are used (lang.go)
 	logger   *zap.Logger
+	proxies  *nonStrictProxies
 }
 
 // CaddyModule returns the Caddy module information.
@@ -125,6 +126,7 @@ func (*APIHandler) CaddyModule() caddy.ModuleInfo {
 // Provision finds the xmpp_auth app and reads the options.
 func (h *APIHandler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
+	h.proxies = new(nonStrictProxies)
 	appIface, err := ctx.AppIfConfigured("xmpp_auth")
 	if err != nil {
 		if errors.Is(err, caddy.ErrNotConfigured) {
@@ -172,6 +174,7 @@ func (h *APIHandler) Provision(ctx caddy.Context) error {
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (h *APIHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	h.proxies.check(r, h.logger)
 	if ok, why := h.admitsCaller(r); !ok {
 		h.logger.Info("API call refused", zap.String("remote_ip", clientIP(r)), zap.String("reason", why))
 		return apiPlain(w, http.StatusForbidden, why)

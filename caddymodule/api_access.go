@@ -4,9 +4,12 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
+	"net"
 	"net/http"
 	"net/netip"
 	"strings"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
 // parseNetwork reads a CIDR or a single address.
@@ -38,10 +41,40 @@ func (h *APIHandler) admitsCaller(r *http.Request) (bool, string) {
 	if h.networks == nil {
 		return true, ""
 	}
-	if !inNetworks(clientIP(r), h.networks) {
-		return false, "this API only answers callers from the allowed networks"
+	for _, ip := range callerAddresses(r) {
+		if !inNetworks(ip, h.networks) {
+			return false, "this API only answers callers from the allowed networks (the connection and every address of its forwarding headers)"
+		}
 	}
 	return true, ""
+}
+
+// callerAddresses are every address the caller of r could be: the TCP
+// peer, the client IP Caddy settled on, and every address of the
+// forwarding headers. Each must be allowed, since none alone can be
+// trusted: behind a proxy that Caddy does not trust, the peer is the
+// proxy, and the client is only named in X-Forwarded-For; behind one it
+// trusts without trusted_proxies_strict, Caddy takes the leftmost address
+// of X-Forwarded-For, which the client wrote itself, while the proxy
+// appended the real one.
+func callerAddresses(r *http.Request) []string {
+	peer, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		peer = r.RemoteAddr
+	}
+	out := []string{peer, clientIP(r)}
+	headers := []string{"X-Forwarded-For", "X-Real-Ip"}
+	if srv, ok := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); ok {
+		headers = append(headers, srv.ClientIPHeaders...)
+	}
+	for _, name := range headers {
+		for _, v := range r.Header.Values(name) {
+			for _, a := range strings.Split(v, ",") {
+				out = append(out, strings.TrimSpace(a))
+			}
+		}
+	}
+	return out
 }
 
 // inNetworks reports whether ip (an IPv4-mapped IPv6 address counts as

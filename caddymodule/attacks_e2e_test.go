@@ -18,6 +18,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -486,5 +488,75 @@ func TestTwelveLoginsForOneAddressFromOneSourceDoNotLockTheOwnerOut(t *testing.T
 	approve(t, alice, req)
 	if resp, body := owner.outcome(); approvedTo(resp, body) != "/" {
 		t.Errorf("the owner's login: %d\n%s", resp.StatusCode, body)
+	}
+}
+
+// apiSite serves the /auth API with its default networks at /auth;
+// trusted, when not empty, is the server's trusted_proxies, and strict
+// sets trusted_proxies_strict. Caddy's log goes to the file s.log.
+func apiSite(t *testing.T, trusted string, strict bool) *site {
+	s := newSite(t)
+	var cfg map[string]any
+	if err := jsonUnmarshal(s.apiConfig(), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	s.log = filepath.Join(t.TempDir(), "caddy.log")
+	cfg["logging"] = map[string]any{"logs": map[string]any{"default": map[string]any{
+		"level": "WARN", "writer": map[string]any{"output": "file", "filename": s.log},
+	}}}
+	srv := cfg["apps"].(map[string]any)["http"].(map[string]any)["servers"].(map[string]any)["api"].(map[string]any)
+	delete(srv, "trusted_proxies")
+	if trusted != "" {
+		srv["trusted_proxies"] = map[string]any{"source": "static", "ranges": []string{trusted}}
+	}
+	if strict {
+		srv["trusted_proxies_strict"] = 1
+	}
+	if err := caddy.Load(jsonMarshal(t, cfg), true); err != nil {
+		t.Fatalf("load config: %v", err)
+	}
+	return s
+}
+
+func TestTheAuthAPIRefusesAClientNamedBehindAnUntrustedProxy(t *testing.T) {
+	// A proxy on this host that Caddy was not told about: every caller
+	// has the proxy's loopback address, and only X-Forwarded-For names
+	// the real one.
+	s := apiSite(t, "", false)
+	status, body, _ := s.call("/auth?"+djangoQuery("alice@localhost", "example.org", "GET", "5", "abcd"), "X-Forwarded-For", "203.0.113.5")
+	if status != http.StatusForbidden {
+		t.Errorf("a caller at 203.0.113.5 through an unknown proxy: %d %s, want 403", status, body)
+	}
+	// Through that proxy, a caller on a private network is still one.
+	status, body, _ = s.call("/auth?jid=bad", "X-Forwarded-For", "10.1.2.3")
+	if status != http.StatusBadRequest {
+		t.Errorf("a caller at 10.1.2.3 through the same proxy: %d %s, want 400 (admitted, then a bad jid)", status, body)
+	}
+}
+
+func TestTheAuthAPIRefusesASpoofedClientIPBehindANonStrictTrustedProxy(t *testing.T) {
+	s := apiSite(t, "127.0.0.1/32", false)
+	// The client wrote the first address; the proxy appended the real one.
+	status, body, _ := s.call("/auth?"+djangoQuery("alice@localhost", "example.org", "GET", "5", "abcd"), "X-Forwarded-For", "10.9.9.9, 203.0.113.5")
+	if status != http.StatusForbidden {
+		t.Errorf("X-Forwarded-For: 10.9.9.9, 203.0.113.5: %d %s, want 403", status, body)
+	}
+	s.call("/auth?jid=bad", "X-Forwarded-For", "10.1.2.3")
+	log, _ := os.ReadFile(s.log)
+	if n := strings.Count(string(log), "trusts proxies non-strictly"); n != 1 {
+		t.Errorf("the log warns %d times of trusting proxies without trusted_proxies_strict, want once:\n%s", n, log)
+	}
+}
+
+func TestTheAuthAPIAdmitsAPrivateCallerBehindAStrictTrustedProxy(t *testing.T) {
+	s := apiSite(t, "127.0.0.1/32", true)
+	if status, body, _ := s.call("/auth?jid=bad", "X-Forwarded-For", "10.1.2.3"); status != http.StatusBadRequest {
+		t.Errorf("a private caller: %d %s, want 400 (admitted, then a bad jid)", status, body)
+	}
+	if status, body, _ := s.call("/auth?jid=bad", "X-Forwarded-For", "203.0.113.5"); status != http.StatusForbidden {
+		t.Errorf("a public caller: %d %s, want 403", status, body)
+	}
+	if log, _ := os.ReadFile(s.log); strings.Contains(string(log), "trusts proxies non-strictly") {
+		t.Errorf("the log warns of non-strict proxies on a strict server:\n%s", log)
 	}
 }

@@ -36,6 +36,7 @@ type site struct {
 	addr     string // Caddy's listener, 127.0.0.1:port
 	storage  string
 	upstream *recorder
+	log      string // Caddy's log file, for tests that set one
 }
 
 // recorder is the upstream: it remembers the last request it got.

@@ -87,6 +87,7 @@ func (h *Handler) startLogin(w http.ResponseWriter, r *http.Request) error {
 		p.Kind = "unreachable"
 		return h.renderPage(w, r, http.StatusServiceUnavailable, p)
 	}
+	h.proxies.check(r, h.logger)
 	bare, ip := addr.Bare().String(), clientIP(r)
 	if err := h.gate.limits.acquire(bare, ip, time.Now()); err != nil {
 		h.logger.Debug("login refused by a limit", zap.String("jid", bare), zap.String("client_ip", ip), zap.Error(err))

@@ -107,6 +107,7 @@ type Handler struct {
 	langs    languages
 	pages    *template.Template
 	logger   *zap.Logger
+	proxies  *nonStrictProxies
 }
 
 // CaddyModule returns the Caddy module information.
@@ -120,6 +121,7 @@ func (*Handler) CaddyModule() caddy.ModuleInfo {
 // Provision finds the xmpp_auth app, the session key and the defaults.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
+	h.proxies = new(nonStrictProxies)
 	appIface, err := ctx.AppIfConfigured("xmpp_auth")
 	if err != nil {
 		if errors.Is(err, caddy.ErrNotConfigured) {
