@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"net"
+	"strconv"
 	"sync"
 	"time"
 
@@ -131,6 +132,9 @@ func (c *conn) HandleXMPP(t xmlstream.TokenReadEncoder, start *xml.StartElement)
 				c.log.Debug("dropped iq from this component's own domain", zap.String("from", s.From))
 				return nil
 			}
+			if !c.trustSender(&s, from) {
+				return nil
+			}
 			c.table.routeIQ(&s, from)
 		}
 	case "message":
@@ -144,9 +148,84 @@ func (c *conn) HandleXMPP(t xmlstream.TokenReadEncoder, start *xml.StartElement)
 			c.log.Debug("dropped message from this component's own domain", zap.String("from", s.From))
 			return nil
 		}
+		if !c.trustSender(&s, from) {
+			return nil
+		}
 		c.table.routeMessage(&s, from)
 	}
 	return nil
+}
+
+// trustSender reports whether the sender of s, a stanza that may answer an
+// ask, is the account the gate reads from its address; it logs and drops
+// the stanza (false) otherwise. from is s.From parsed.
+//
+// The gate reads an address with PRECIS (RFC 7622), and matches the
+// normalised form. A server need not have authenticated that form:
+// ejabberd 23.01 authenticates the stringprep (RFC 6122) form of the name
+// a client logs in with, but stamps the client's stanzas with the name as
+// typed. The owner of x弳 (U+5F33) can log in as x + U+2F874, which
+// stringprep reads as x弳 and PRECIS as x当 (U+5F53), someone else; and the
+// owner of aliss can log in as aliß, which stringprep folds to aliss and
+// PRECIS keeps. So an answer counts only when its address, as the server
+// wrote it, is already in canonical form (then the gate reads what the
+// server wrote, not a respelling of it), and when every XMPP server reads
+// that form as the gate does (Unambiguous: then what the server
+// authenticated is that form too).
+func (c *conn) trustSender(s *wireStanza, from jid.JID) bool {
+	if s.From == "" {
+		return true // our own address, which mellium blanks
+	}
+	if !spelledAsParsed(s.From, from) {
+		c.log.Warn("dropped stanza whose sender address is not in canonical form: the XMPP server may have authenticated another account than the one it names",
+			zap.String("element", s.XMLName.Local), zap.String("type", s.Type),
+			zap.String("from", strconv.QuoteToASCII(s.From)), zap.String("canonical", strconv.QuoteToASCII(from.String())))
+		return false
+	}
+	if err := Unambiguous(from); err != nil {
+		c.log.Warn("dropped stanza from an address that XMPP servers using stringprep read as another account",
+			zap.String("element", s.XMLName.Local), zap.String("type", s.Type),
+			zap.String("from", strconv.QuoteToASCII(s.From)), zap.Error(err))
+		return false
+	}
+	return true
+}
+
+// spelledAsParsed reports whether raw, an address exactly as the XMPP
+// server wrote it, is byte for byte the canonical form j of itself (j is
+// jid.Parse(raw)), with one exception: an ASCII capital letter in the
+// localpart or the domainpart stands for its small letter.
+//
+// Why that one: ejabberd stamps the name as the client typed it at login,
+// capitals included (a client that logs in as Alice to LOCALHOST sends as
+// Alice@LOCALHOST/...; the harness test TestServersStampTheSender records
+// it), and refusing those answers would lock out whoever typed a capital.
+// It cannot name another account: stringprep (table B.2) and PRECIS both
+// map A–Z to a–z, each code point on its own before anything else, so the
+// spelling with capitals and the one without are one name for both. The
+// resourcepart is compared exactly: it is case-sensitive everywhere.
+func spelledAsParsed(raw string, j jid.JID) bool {
+	canon := j.String()
+	if len(raw) != len(canon) {
+		return false
+	}
+	// The localpart and domainpart end at the first '/' (RFC 7622 §3.1).
+	// Changing the case of an ASCII byte keeps the length and never
+	// touches a byte of a multi-byte UTF-8 sequence.
+	bare := true
+	for i := 0; i < len(raw); i++ {
+		b := raw[i]
+		if b == '/' {
+			bare = false
+		}
+		if bare && 'A' <= b && b <= 'Z' {
+			b += 'a' - 'A'
+		}
+		if b != canon[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // answerIQ answers the requests a component must answer itself: service

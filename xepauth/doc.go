@@ -15,9 +15,18 @@
 //     human-readable body and the <confirm/>.
 //
 // An answer counts only when it comes from the JID that was asked (the full
-// JID for an iq, the bare JID for a message). Everything else — answers from
-// other accounts, late duplicates, malformed stanzas, addresses that do not
-// parse — is dropped and logged, and never ends the XMPP session.
+// JID for an iq, the bare JID for a message), and when the server wrote that
+// address in canonical form (ASCII capitals aside) and every XMPP server
+// reads it the same way ([Unambiguous]): ejabberd stamps a client's stanzas
+// with its name as typed at login, which the gate could otherwise read as
+// someone else's address. Everything else — answers from other accounts,
+// addresses servers read otherwise, late duplicates, malformed stanzas,
+// addresses that do not parse — is dropped and logged, and never ends the
+// XMPP session.
+//
+// Callers that take an address from a person (a web form, Basic
+// credentials) should refuse it when [Unambiguous] does: the component
+// would send the request, but never accept an answer to it.
 //
 // The package knows nothing of HTTP or Caddy: it turns a [Request] into an
 // [Outcome].

@@ -62,6 +62,10 @@ func FuzzHandleStanza(f *testing.F) {
 	f.Add([]byte(`<message from='alice@example.org' type='error' id='m1'><error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>`), "alice@example.org")
 	f.Add([]byte(`<iq from='Alice@Example.ORG/phone' type='result' id='iq1'/>`), "alice@example.org/phone")
 	f.Add([]byte(`<iq from='alice@example.org/phone' type='result' id='iq1'/>`), "alice@auth.example.org/phone")
+	// Addresses that ejabberd stamps as the client typed them, and that
+	// the gate must not read as the asked one (conn.trustSender).
+	f.Add([]byte("<iq from='x\U0002F874@example.org/phone' type='result' id='iq1'/>"), "x当@example.org/phone")
+	f.Add([]byte("<message from='aliß@example.org/phone' type='chat'><body>ABC234</body></message>"), "aliß@example.org")
 
 	f.Fuzz(func(t *testing.T, raw []byte, asked string) {
 		spec := []fuzzAsk{{jid: asked, code: "ABC234"}}
@@ -154,6 +158,9 @@ func FuzzHandleStanza(f *testing.F) {
 				}
 				if from.Localpart() == "" {
 					t.Fatalf("ask decided by a server address %q", s.From)
+				}
+				if !spelledAsParsed(s.From, from) || Unambiguous(from) != nil {
+					t.Fatalf("ask decided by %q, an address servers may read as another account", s.From)
 				}
 				for _, ev := range evs {
 					checkEvent(t, &s, from, a, was[i], ev)

@@ -47,14 +47,17 @@ func newAsk(req Request) *ask {
 }
 
 // table indexes the asks of one connection by every key an answer can be
-// matched with: stanza id, thread, and asked bare JID (for answers that
-// carry only the code).
+// matched with: stanza id, thread, asked bare JID (for a plain-text "no"),
+// and normalised code (for answers that carry only the code). The code
+// index lets a stray code, from an account that was not asked, be found
+// with a map lookup instead of a scan of every pending ask under the lock.
 type table struct {
 	mu       sync.Mutex
 	closed   bool
 	byID     map[string]*ask
 	byThread map[string]*ask
 	byBare   map[string][]*ask
+	byCode   map[string][]*ask
 	log      *zap.Logger
 }
 
@@ -63,6 +66,7 @@ func newTable(log *zap.Logger) *table {
 		byID:     make(map[string]*ask),
 		byThread: make(map[string]*ask),
 		byBare:   make(map[string][]*ask),
+		byCode:   make(map[string][]*ask),
 		log:      log,
 	}
 }
@@ -76,6 +80,7 @@ func (t *table) add(a *ask) bool {
 	}
 	k := a.bare.String()
 	t.byBare[k] = append(t.byBare[k], a)
+	t.byCode[a.code] = append(t.byCode[a.code], a)
 	return true
 }
 
@@ -118,18 +123,26 @@ func (t *table) removeLocked(a *ask) {
 	if a.thread != "" && t.byThread[a.thread] == a {
 		delete(t.byThread, a.thread)
 	}
-	k := a.bare.String()
-	list := t.byBare[k]
+	without(t.byBare, a.bare.String(), a)
+	without(t.byCode, a.code, a)
+}
+
+// without removes a from the list index[k], and the key with its list
+// once the list is empty.
+func without(index map[string][]*ask, k string, a *ask) {
+	list := index[k]
 	for i, b := range list {
 		if b == a {
+			// A fresh array rather than a shift in place, so that a
+			// list handed out earlier keeps what it held.
 			list = append(list[:i:i], list[i+1:]...)
 			break
 		}
 	}
 	if len(list) == 0 {
-		delete(t.byBare, k)
+		delete(index, k)
 	} else {
-		t.byBare[k] = list
+		index[k] = list
 	}
 }
 
@@ -154,6 +167,7 @@ func (t *table) closeAll(detail string) {
 	t.byID = map[string]*ask{}
 	t.byThread = map[string]*ask{}
 	t.byBare = map[string][]*ask{}
+	t.byCode = map[string][]*ask{}
 }
 
 // len returns the number of pending asks.

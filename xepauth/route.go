@@ -182,24 +182,23 @@ func (t *table) routePlainTextLocked(s *wireStanza, from jid.JID, text string) {
 }
 
 // byCodeLocked finds a pending ask with the given normalised code, asked of
-// bare, or of anyone when bare is zero.
+// bare, or of anyone when bare is zero: the first one asked, when several
+// share the code. A lookup in the code index, so a stray code costs the
+// same however many asks are pending.
 func (t *table) byCodeLocked(bare jid.JID, code string) *ask {
 	if code == "" {
 		return nil
 	}
-	if !bare.Equal(jid.JID{}) {
-		for _, a := range t.byBare[bare.String()] {
-			if a.code == code {
-				return a
-			}
+	list := t.byCode[code]
+	if bare.Equal(jid.JID{}) {
+		if len(list) == 0 {
+			return nil
 		}
-		return nil
+		return list[0]
 	}
-	for _, list := range t.byBare {
-		for _, a := range list {
-			if a.code == code {
-				return a
-			}
+	for _, a := range list {
+		if a.bare.Equal(bare) {
+			return a
 		}
 	}
 	return nil

@@ -196,3 +196,57 @@ func TestCloseAllEndsEveryAskAsUnreachable(t *testing.T) {
 		t.Fatal("a closed table accepted a new ask")
 	}
 }
+
+// A code from an account that was not asked is found through the code
+// index, which add and remove keep up to date: after other asks (some with
+// the same code, for other accounts) came and went, the stray code is still
+// recognised as the pending one, and once its ask is gone it is not.
+func TestAStrayCodeIsRecognisedWhileItsAskIsPending(t *testing.T) {
+	core, logs := observer.New(zap.DebugLevel)
+	tb := newTable(zap.New(core))
+	pend := func(j, code string) *ask {
+		a := newAsk(Request{JID: jid.MustParse(j), Code: code, Method: "GET", URL: "https://example.org/"})
+		if !tb.add(a) {
+			t.Fatal("add refused")
+		}
+		return a
+	}
+	stray := func() int {
+		before := logs.FilterMessageSnippet("from an account that was not asked").Len()
+		tb.routeMessage(&wireStanza{Type: "chat", Body: []string{"abc-234"}, From: "mallory@localhost/x"}, jid.MustParse("mallory@localhost/x"))
+		return logs.FilterMessageSnippet("from an account that was not asked").Len() - before
+	}
+
+	early := pend("carol@localhost", "ABC234") // same code, asked before alice
+	others := []*ask{pend("bob@localhost", "XYZ789"), pend("dave@localhost", "KLM345")}
+	alice := pend("alice@localhost", "ABC234")
+	later := pend("erin@localhost", "ABC234")
+	tb.remove(early)
+	tb.remove(later)
+	for _, a := range others {
+		tb.remove(a)
+	}
+	pend("frank@localhost", "QRS567")
+
+	if n := stray(); n != 1 {
+		t.Fatalf("the stray code was logged %d times as from an account not asked, want 1:\n%v", n, logs.All())
+	}
+	if e := logs.FilterMessageSnippet("not asked").All(); e[len(e)-1].ContextMap()["asked"] != "alice@localhost" {
+		t.Errorf("the warning names %v, want alice@localhost", e[len(e)-1].ContextMap()["asked"])
+	}
+	if _, ok := result(t, alice); ok {
+		t.Fatal("mallory's code decided alice's ask")
+	}
+
+	// Alice's own answer still finds her ask among those sharing the code.
+	tb.routeMessage(&wireStanza{Type: "chat", Body: []string{"ABC234"}, From: "alice@localhost/x"}, jid.MustParse("alice@localhost/x"))
+	if o, _ := result(t, alice); o.Result != Approved {
+		t.Fatalf("alice's code: %v, want approved", o.Result)
+	}
+	if n := stray(); n != 0 {
+		t.Errorf("the code of a finished ask is still recognised (%d warnings)", n)
+	}
+	if len(tb.byCode) != 1 || len(tb.byCode["QRS567"]) != 1 {
+		t.Errorf("code index after the asks ended: %v, want only QRS567", tb.byCode)
+	}
+}

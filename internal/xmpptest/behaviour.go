@@ -106,12 +106,16 @@ func (u *User) handle(t xmlstream.TokenReadEncoder, start *xml.StartElement) err
 	if typ == "error" || decErr != nil || in.Confirm == nil {
 		return nil // never answer errors; only confirm requests matter
 	}
+	// The behaviour is read before the request is recorded: a test that
+	// changes it once NextRequest has returned (a deferred SetBehaviour)
+	// must not change the answer to the request it has just read.
+	b := u.Behaviour()
 	u.record(Request{
 		Kind: "message", From: from, StanzaID: id,
 		ID: in.Confirm.ID, Method: in.Confirm.Method, URL: in.Confirm.URL,
 		Thread: in.Thread, Body: in.Body,
 	})
-	if reply := u.answerMessage(in, from, id); reply != nil {
+	if reply := u.answerMessage(in, from, id, b); reply != nil {
 		_, _ = xmlstream.Copy(t, reply)
 	}
 	return nil
@@ -129,11 +133,12 @@ func (u *User) answerIQ(in incoming, decErr error, from, id string) xml.TokenRea
 		return iqError(from, id, nil, stanza.Error{Type: stanza.Cancel, Condition: stanza.ServiceUnavailable})
 	}
 
+	b := u.Behaviour() // before record: see handle
 	u.record(Request{
 		Kind: "iq", From: from, StanzaID: id,
 		ID: in.Confirm.ID, Method: in.Confirm.Method, URL: in.Confirm.URL,
 	})
-	switch u.Behaviour() {
+	switch b {
 	case Approve:
 		return iqReply("result", from, id, confirmTokens(*in.Confirm))
 	case Deny:
@@ -148,10 +153,11 @@ func (u *User) answerIQ(in incoming, decErr error, from, id string) xml.TokenRea
 	}
 }
 
-// answerMessage returns the reply to a message carrying <confirm/>, or nil.
-func (u *User) answerMessage(in incoming, from, id string) xml.TokenReader {
+// answerMessage returns the reply of behaviour b to a message carrying
+// <confirm/>, or nil.
+func (u *User) answerMessage(in incoming, from, id string, b Behaviour) xml.TokenReader {
 	c := *in.Confirm
-	switch u.Behaviour() {
+	switch b {
 	case Approve:
 		return element("message", []xml.Attr{attr("type", "normal"), attr("to", from)},
 			threadTokens(in.Thread), confirmTokens(c))

@@ -21,6 +21,10 @@
 //     XEP-0070) and reports every request it saw on [User.Requests].
 //   - [DialRawComponent] performs the XEP-0114 handshake by hand, so tests
 //     can inject stanzas that a well-behaved library would refuse to build.
+//   - [Server.ConnectRaw] logs a client in by hand with its name exactly as
+//     given (mellium would normalise it), to see what a server makes of a
+//     name typed otherwise than its account's canonical spelling (see
+//     TestServersStampTheSender).
 //
 // The core API never needs a *testing.T, so the demo command can use it too;
 // [NewServer], [NewServerOf] and [Server.NewUser] are thin testing.TB

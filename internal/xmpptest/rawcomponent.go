@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"sync"
 	"time"
 )
 
@@ -46,14 +45,7 @@ type RawComponent struct {
 	// Domain is the component's domain.
 	Domain string
 
-	conn net.Conn
-	wmu  sync.Mutex
-
-	elems   chan string   // raw received top-level elements
-	done    chan struct{} // closed when the reader goroutine ends
-	readErr error         // written before done is closed
-	stop    chan struct{} // closed by Close, unblocks the reader
-	once    sync.Once
+	*rawStream
 }
 
 // DialRawComponent connects to addr and authenticates as domain with
@@ -87,13 +79,7 @@ func DialRawComponent(ctx context.Context, addr, domain, secret string) (*RawCom
 	}
 	_ = conn.SetDeadline(time.Time{})
 
-	c := &RawComponent{
-		Domain: domain,
-		conn:   conn,
-		elems:  make(chan string, rawQueue),
-		done:   make(chan struct{}),
-		stop:   make(chan struct{}),
-	}
+	c := &RawComponent{Domain: domain, rawStream: newRawStream(conn, "component "+domain, nil)}
 	go c.read(d, rec)
 	return c, nil
 }
@@ -186,84 +172,16 @@ func decodeStreamError(d *xml.Decoder, start xml.StartElement) error {
 	return se
 }
 
-// read hands every received top-level element, as the exact bytes the
-// server sent, to Next until the stream ends or Close is called.
-func (c *RawComponent) read(d *xml.Decoder, rec *recorder) {
-	defer close(c.done)
-	defer close(c.elems)
-	for {
-		begin := d.InputOffset()
-		tok, err := d.Token()
-		if err != nil {
-			c.readErr = err
-			return
-		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			if err := d.Skip(); err != nil {
-				c.readErr = err
-				return
-			}
-			raw := rec.take(begin, d.InputOffset())
-			if t.Name.Space == nsStream && t.Name.Local == "error" {
-				c.readErr = fmt.Errorf("server sent %s", bytes.TrimSpace(raw))
-			}
-			select {
-			case c.elems <- string(bytes.TrimSpace(raw)):
-			case <-c.stop:
-				return
-			}
-		case xml.EndElement: // </stream:stream>
-			c.readErr = io.EOF
-			return
-		default:
-			rec.take(begin, d.InputOffset()) // whitespace keepalives
-		}
-	}
-}
-
 // Next returns the next top-level element the server sent, verbatim. It
 // returns an error when ctx ends or the stream is over (io.EOF for a clean
 // close).
-func (c *RawComponent) Next(ctx context.Context) (string, error) {
-	select {
-	case e, ok := <-c.elems:
-		if !ok {
-			return "", fmt.Errorf("next from component %s: %w", c.Domain, c.readErr)
-		}
-		return e, nil
-	case <-ctx.Done():
-		return "", fmt.Errorf("next from component %s: %w", c.Domain, ctx.Err())
-	}
-}
+func (c *RawComponent) Next(ctx context.Context) (string, error) { return c.next(ctx) }
 
 // Send writes raw to the stream as is.
-func (c *RawComponent) Send(raw string) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	if _, err := io.WriteString(c.conn, raw); err != nil {
-		return fmt.Errorf("send as component %s: %w", c.Domain, err)
-	}
-	return nil
-}
+func (c *RawComponent) Send(raw string) error { return c.send(raw) }
 
 // Close ends the stream, closes the connection and waits for the reader.
-func (c *RawComponent) Close() error {
-	var err error
-	c.once.Do(func() {
-		close(c.stop)
-		c.wmu.Lock()
-		_ = c.conn.SetWriteDeadline(time.Now().Add(closeTimeout))
-		_, _ = io.WriteString(c.conn, "</stream:stream>")
-		c.wmu.Unlock()
-		err = c.conn.Close()
-		<-c.done
-	})
-	if err != nil {
-		return fmt.Errorf("close component %s: %w", c.Domain, err)
-	}
-	return nil
-}
+func (c *RawComponent) Close() error { return c.close() }
 
 // recorder keeps the bytes the decoder has read but the harness has not yet
 // handed out, so received elements can be returned exactly as sent.
