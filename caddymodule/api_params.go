@@ -50,6 +50,11 @@ func parseAPIParams(values url.Values, def time.Duration) (apiParams, error) {
 		return p, errParam("jid has no local part (name@example.org)")
 	case len(j.Bare().String()) > maxJIDLen:
 		return p, errParam("jid is too long")
+	case ipLiteralDomain(j.Domainpart()):
+		return p, errParam("jid's domain is an IP address; the API asks only addresses on domain names")
+	}
+	if err := checkSpelling(raw, j); err != nil {
+		return p, errParam("jid cannot be used: " + err.Error())
 	}
 	p.jid = j
 

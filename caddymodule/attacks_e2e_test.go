@@ -560,3 +560,207 @@ func TestTheAuthAPIAdmitsAPrivateCallerBehindAStrictTrustedProxy(t *testing.T) {
 		t.Errorf("the log warns of non-strict proxies on a strict server:\n%s", log)
 	}
 }
+
+func TestAnAddressThatXMPPServersReadAsAnotherAccountIsRefusedEverywhere(t *testing.T) {
+	s := newSite(t)
+	s.load(options{Deny: []string{"aliss@localhost"}})
+	// ejabberd authenticates "aliß" as the account aliss (stringprep folds
+	// ß to ss), while PRECIS keeps ß: asking aliß would let aliss past
+	// the deny rule, and into the upstream under another name.
+	for _, addr := range []string{"aliß@localhost", "x\u1f80@localhost", "ali@faß.de", "x\U0002f874@localhost"} {
+		resp, body := s.browser().submit(addr, "/")
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "read in more than one way") {
+			t.Errorf("the form with %s: %d\n%.300s", addr, resp.StatusCode, body)
+		}
+		resp, body = newAPIClient(s, false).send("GET", "/page", basicAuth(url.QueryEscape(addr), "abc123"))
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "stringprep") {
+			t.Errorf("Basic credentials for %s: %d %s", addr, resp.StatusCode, body)
+		}
+	}
+	if _, hits := s.upstream.lastRequest(); hits != 0 {
+		t.Error("the upstream was reached")
+	}
+	api := newAPISite(t)
+	status, body, _ := api.call("/auth?" + djangoQuery("aliß@localhost", "example.org", "GET", "5", "abcd"))
+	if status != http.StatusBadRequest || !strings.Contains(body, "stringprep") {
+		t.Errorf("the /auth API with aliß@localhost: %d %s", status, body)
+	}
+}
+
+func TestAnAddressAtAnIPAddressIsNotAskedUnlessAllowed(t *testing.T) {
+	s := newSite(t)
+	s.load(options{})
+	for _, addr := range []string{"x@10.0.0.5", "x@[::1]", "x@127.1", "x@2130706433", "x@0x7f000001"} {
+		resp, body := s.browser().submit(addr, "/")
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "IP address") {
+			t.Errorf("the form with %s: %d\n%.300s", addr, resp.StatusCode, body)
+		}
+		resp, body = newAPIClient(s, false).send("GET", "/page", basicAuth(url.QueryEscape(addr), "abc123"))
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "IP address") {
+			t.Errorf("Basic credentials for %s: %d %s", addr, resp.StatusCode, body)
+		}
+	}
+	api := newAPISite(t)
+	if status, body, _ := api.call("/auth?" + djangoQuery("x@10.0.0.5", "example.org", "GET", "5", "abcd")); status != http.StatusBadRequest {
+		t.Errorf("the /auth API with x@10.0.0.5: %d %s", status, body)
+	}
+	// A site that names the address's domain in allow asks it (once the
+	// gate has connected: until then the page says the XMPP server is
+	// unreachable).
+	s.load(options{Allow: []string{"10.0.0.5"}})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, body := s.browser().submit("x@10.0.0.5", "/")
+		if resp.StatusCode == http.StatusOK {
+			break
+		}
+		if resp.StatusCode != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			t.Fatalf("the form with x@10.0.0.5 when allow names 10.0.0.5: %d\n%.300s", resp.StatusCode, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestOnASiteThatAnswersAnyHostTheHostHeaderNamesNoSite(t *testing.T) {
+	s := newSite(t)
+	bob := s.p.NewUser(t, "bob", xmpptest.Silent)
+	catchAll := func(siteName string) {
+		s.loadTweaked(options{}, func(tw tweak) {
+			delete(tw.server["routes"].([]any)[0].(map[string]any), "match")
+			if siteName != "" {
+				tw.gate["site_name"] = siteName
+			}
+		})
+	}
+	catchAll("")
+	// The attacker's Host would name the site in bob's XMPP message.
+	b := s.browser()
+	token := b.formToken()
+	resp, body := b.do("POST", "/.xmpp-auth/login", url.Values{"jid": {"bob@localhost"}, "return": {"/"}, "csrf": {token}}, "Host", "bank.example")
+	if resp.StatusCode != http.StatusMisdirectedRequest {
+		t.Errorf("a login with Host: bank.example on a catch-all site: %d\n%.300s", resp.StatusCode, body)
+	}
+	resp, body = newAPIClient(s, false).send("GET", "/page", basicAuth("bob@localhost", "abc123"), "Host", "bank.example")
+	if resp.StatusCode != http.StatusMisdirectedRequest {
+		t.Errorf("Basic credentials with Host: bank.example on a catch-all site: %d %s", resp.StatusCode, body)
+	}
+	if req, ok := nextRequestWithin(bob, 300*time.Millisecond); ok {
+		t.Fatalf("bob was asked about %s", req.URL)
+	}
+	// With site_name, the site names itself.
+	catchAll("The Wiki")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b := s.browser()
+		resp, body := b.submit("bob@localhost", "/")
+		if resp.StatusCode == http.StatusOK {
+			break
+		}
+		if resp.StatusCode != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			t.Fatalf("a login on a catch-all site with site_name: %d\n%.300s", resp.StatusCode, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if req, err := bob.NextRequest(context.Background()); err != nil || !strings.Contains(req.Body, "The Wiki") {
+		t.Errorf("bob's message: %v\n%s", err, req.Body)
+	}
+}
+
+func TestALoginHoldsAtMostFourStatusPollsAtOnce(t *testing.T) {
+	s := newSite(t)
+	s.load(options{})
+	alice := s.p.NewUser(t, "alice", xmpptest.Silent)
+	b := s.browser()
+	if resp, body := b.submit("alice@localhost", "/"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("waiting page: %d\n%s", resp.StatusCode, body)
+	}
+	form := url.Values{"k": {b.secret}}
+	var wg sync.WaitGroup
+	early := make(chan string, 4)
+	for range 4 {
+		wg.Go(func() {
+			_, body := b.do("POST", "/.xmpp-auth/status", form)
+			early <- body
+		})
+	}
+	// Held open: none answers before the outcome.
+	select {
+	case body := <-early:
+		t.Fatalf("one of four polls was answered at once: %s", body)
+	case <-time.After(500 * time.Millisecond):
+	}
+	resp, body := b.do("POST", "/.xmpp-auth/status", form)
+	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(body, `"busy"`) {
+		t.Fatalf("a fifth poll while four are held: %d %s", resp.StatusCode, body)
+	}
+	req, err := alice.NextRequest(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	approve(t, alice, req)
+	wg.Wait()
+}
+
+// newSiteOn is newSite on a server of the given kind, whatever
+// XEPAUTH_XMPP_SERVER says: the attack needs that server.
+func newSiteOn(t *testing.T, kind xmpptest.Kind) *site {
+	t.Helper()
+	p := xmpptest.NewServerOf(t, kind, xmpptest.Config{})
+	rec := &recorder{}
+	rec.Server = httptest.NewServer(rec)
+	t.Cleanup(rec.Close)
+	t.Cleanup(func() { caddy.Stop() })
+	return &site{t: t, p: p, addr: freeAddr(t), storage: t.TempDir(), upstream: rec}
+}
+
+func TestOnEjabberdARespelledNameCannotLogInAsAnotherAccount(t *testing.T) {
+	s := newSiteOn(t, xmpptest.KindEjabberd)
+	s.load(options{LoginTimeout: "3s"})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// x当 (U+5F53) is the victim's account; the attacker owns x弳 (U+5F33)
+	// and logs in to XMPP as x followed by U+2F874, which ejabberd
+	// authenticates as x弳 (stringprep) and stamps as typed, and which
+	// PRECIS reads as x当.
+	for _, account := range []string{"x当", "x弳"} {
+		if err := s.p.Register(ctx, account, account+"pw"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	attacker, err := s.p.ConnectRaw(ctx, "x\U0002F874", "x弳pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer attacker.Close()
+	// The victim is online, and does not answer.
+	victim, err := s.p.ConnectRaw(ctx, "x当", "x当pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer victim.Close()
+
+	b := s.browser()
+	var page string
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		var resp *http.Response
+		resp, page = b.submit("x当@localhost", "/")
+		if resp.StatusCode == http.StatusOK {
+			break
+		}
+		if resp.StatusCode != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			t.Fatalf("the login form for x当@localhost: %d\n%.300s", resp.StatusCode, page)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	code := codeOnPage.FindStringSubmatch(page)[1]
+	// The attacker sees the code on the page and types it in a chat.
+	if err := attacker.Send(fmt.Sprintf(`<message to='%s' type='chat'><body>%s</body></message>`, s.p.ComponentDomain, code)); err != nil {
+		t.Fatal(err)
+	}
+	if resp, body := b.outcome(); approvedTo(resp, body) != "" || !strings.Contains(body, "No answer came") {
+		t.Errorf("after the attacker typed the code: %d\n%.300s", resp.StatusCode, body)
+	}
+	if _, hits := s.upstream.lastRequest(); hits != 0 {
+		t.Error("the upstream was reached as x当@localhost")
+	}
+}

@@ -159,6 +159,9 @@ func parseBasicAuthorization(hdr http.Header) (cred basicCredentials, ok bool, e
 	case len(j.Bare().String()) > maxJIDLen:
 		return basicCredentials{}, true, errBasic("the JID is too long")
 	}
+	if err := checkSpelling(user, j); err != nil {
+		return basicCredentials{}, true, errBasic("the JID cannot be used: " + err.Error())
+	}
 	return basicCredentials{jid: j, txid: pass}, true, nil
 }
 
@@ -219,8 +222,14 @@ func (h *Handler) serveBasic(w http.ResponseWriter, r *http.Request, next caddyh
 	if h.ownDomain(cred.jid) {
 		return basicPlain(w, http.StatusBadRequest, "this JID is the gate's own XMPP address, not a person's")
 	}
+	if ipLiteralDomain(cred.jid.Domainpart()) && !h.allowed.namesDomain(cred.jid) {
+		return basicPlain(w, http.StatusBadRequest, "the JID's domain is an IP address, which this site does not allow")
+	}
 	if !h.allowed.admits(bare) {
 		return basicPlain(w, http.StatusForbidden, "this XMPP address may not log in here")
+	}
+	if !h.hostNamesSite(r) {
+		return basicPlain(w, http.StatusMisdirectedRequest, "this site does not ask for logins for this host name")
 	}
 	target := scheme(r) + "://" + r.Host + originalRequest(r).URL.RequestURI()
 	if len(target) > basicMaxURL {

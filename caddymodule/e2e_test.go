@@ -26,7 +26,8 @@ import (
 	"github.com/xepauth/caddy-xepauth/internal/xmpptest"
 )
 
-const testSessionKey = "an-example-session-key-of-at-least-32-bytes"
+// testSessionKey is 32 random bytes in base64, as a session key must be.
+const testSessionKey = "+xE4tok5l2S0IejtCbxLUW2VMLXnnKOQ9XmMilx8BWQ="
 
 // site is a real Prosody, an upstream that records what reaches it, and an
 // in-process Caddy with the gate in front of that upstream.
@@ -115,7 +116,10 @@ func (s *site) config(o options) []byte {
 			"http": map[string]any{"servers": map[string]any{"gate": map[string]any{
 				"listen":          []string{s.addr},
 				"automatic_https": map[string]any{"disable": true},
-				"routes": []any{map[string]any{"handle": []any{
+				// The site is named, as a site block is: a login names it by
+				// the Host only when a host matcher does (sitehost.go).
+				// The example.test names are for the cookie_domain tests.
+				"routes": []any{map[string]any{"match": []any{map[string]any{"host": []string{"127.0.0.1", "example.test", "*.example.test"}}}, "handle": []any{
 					gate,
 					map[string]any{"handler": "headers", "response": map[string]any{"set": map[string]any{"X-Auth-User": []string{"{http.auth.user.id}"}}}},
 					map[string]any{"handler": "reverse_proxy", "upstreams": []any{map[string]any{"dial": strings.TrimPrefix(s.upstream.URL, "http://")}}},

@@ -78,10 +78,18 @@ func (h *Handler) startLogin(w http.ResponseWriter, r *http.Request) error {
 		p.Error = "err_jid_invalid"
 		return h.renderPage(w, r, http.StatusBadRequest, p)
 	}
+	if ipLiteralDomain(addr.Domainpart()) && !h.allowed.namesDomain(addr) {
+		p.Error = "err_jid_ip_literal"
+		return h.renderPage(w, r, http.StatusBadRequest, p)
+	}
 	p.JID = addr.String()
 	if !h.allowed.admits(addr.Bare().String()) {
 		p.Kind = "notallowed"
 		return h.renderPage(w, r, http.StatusForbidden, p)
+	}
+	if !h.hostNamesSite(r) {
+		p.Kind = "notfound"
+		return h.renderPage(w, r, http.StatusMisdirectedRequest, p)
 	}
 	if !h.gate.comp.Connected() {
 		p.Kind = "unreachable"
@@ -315,6 +323,12 @@ func parseVisitorJID(s string) (jid.JID, error) {
 	j, err := jid.Parse(s)
 	if err != nil || j.Localpart() == "" || !canonicalJID(j) {
 		return jid.JID{}, errBadJID("err_jid_invalid")
+	}
+	// An address an XMPP server could read as another account's (aliß,
+	// which stringprep servers read as aliss) would get past rules and
+	// reach upstreams under a name that is not the account's.
+	if checkSpelling(s, j) != nil {
+		return jid.JID{}, errBadJID("err_jid_ambiguous")
 	}
 	// The bare JID goes into the cookie, which must stay small.
 	if len(j.Bare().String()) > maxJIDLen {

@@ -73,7 +73,9 @@ type Handler struct {
 	// to the site.
 	CookieSameSite string `json:"cookie_same_site,omitempty"`
 	// SiteName names the site in the XMPP message and on the pages.
-	// Default: the request's host.
+	// Default: the request's host, when a host matcher of the server names
+	// it; on a site that answers any host, logins are refused until
+	// site_name is set, since the Host header is the visitor's choice.
 	SiteName string `json:"site_name,omitempty"`
 	// Language is the site's default language, for the pages and the XMPP
 	// message: each request gets the best of its Accept-Language among the
@@ -108,6 +110,7 @@ type Handler struct {
 	pages    *template.Template
 	logger   *zap.Logger
 	proxies  *nonStrictProxies
+	hosts    *siteHosts
 }
 
 // CaddyModule returns the Caddy module information.
@@ -122,6 +125,7 @@ func (*Handler) CaddyModule() caddy.ModuleInfo {
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
 	h.proxies = new(nonStrictProxies)
+	h.hosts = newSiteHosts(ctx)
 	appIface, err := ctx.AppIfConfigured("xmpp_auth")
 	if err != nil {
 		if errors.Is(err, caddy.ErrNotConfigured) {

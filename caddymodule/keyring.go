@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"context"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -25,9 +26,12 @@ func loadRing(ctx caddy.Context, configured []string) (*session.Ring, error) {
 	if len(configured) > 0 {
 		keys := make([]session.Key, len(configured))
 		for i, secret := range configured {
+			if err := checkKeyMaterial(secret); err != nil {
+				return nil, fmt.Errorf("session key %d: %w", i+1, err)
+			}
 			k, err := session.KeyFromSecret([]byte(secret))
 			if err != nil {
-				return nil, fmt.Errorf("session key %d: %w (generate one with: head -c 32 /dev/urandom | base64)", i+1, err)
+				return nil, fmt.Errorf("session key %d: %w (%s)", i+1, err, makeKeyHint)
 			}
 			keys[i] = k
 		}
@@ -39,6 +43,39 @@ func loadRing(ctx caddy.Context, configured []string) (*session.Ring, error) {
 	}
 	return session.NewRing(k)
 }
+
+// checkKeyMaterial refuses a configured session key that is not at least
+// 32 random bytes written in base64 (either alphabet, padded or not) or
+// hex: "any 32 characters" let a passphrase, or a placeholder copied from
+// an example, sign everyone's sessions. Random bytes are told from a
+// pattern by their variety: 32 random bytes almost never hold fewer than
+// 16 distinct values (the chance is below 10^-12). The key signs as the
+// text it is, so sessions made with a key that passes survive this check.
+func checkKeyMaterial(secret string) error {
+	secret = strings.TrimSpace(secret)
+	for _, decode := range []func(string) ([]byte, error){
+		base64.StdEncoding.DecodeString, base64.RawStdEncoding.DecodeString,
+		base64.URLEncoding.DecodeString, base64.RawURLEncoding.DecodeString,
+		hex.DecodeString,
+	} {
+		b, err := decode(secret)
+		if err != nil || len(b) < session.MinSecretLen {
+			continue
+		}
+		distinct := map[byte]bool{}
+		for _, c := range b {
+			distinct[c] = true
+		}
+		if len(distinct) >= 16 {
+			return nil
+		}
+		return errors.New("is not random: its bytes repeat a few values (" + makeKeyHint + ")")
+	}
+	return errors.New("must be at least 32 random bytes in base64 or hex (" + makeKeyHint + ")")
+}
+
+// makeKeyHint says how to make a session key.
+const makeKeyHint = "make one with: openssl rand -base64 32, or: head -c 32 /dev/urandom | base64"
 
 // storedKey loads the key from storage, or generates and stores it under
 // the storage lock so that two instances sharing storage agree on one key.

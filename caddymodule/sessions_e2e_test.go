@@ -13,7 +13,7 @@ import (
 	"github.com/xepauth/caddy-xepauth/internal/session"
 )
 
-const otherSessionKey = "another-example-session-key-of-32-bytes-or-more"
+const otherSessionKey = "7RUrHRzFNnFysYW7Da4ju2GKlM4makQCwOkoEfaoWnU="
 
 // cookieFor seals a session as the gate would, with the given keys.
 func cookieFor(t *testing.T, s session.Session, site string, secrets ...string) string {

@@ -59,4 +59,6 @@ var textsEN = map[string]string{
 	"err_jid_empty":       "Please type your XMPP address, like name@example.org.",
 	"err_jid_invalid":     "That is not an XMPP address. It looks like name@example.org.",
 	"err_jid_too_long":    "That address is too long.",
+	"err_jid_ambiguous":   "This address has a character that XMPP servers read in more than one way, so it cannot log in. Type it as your XMPP server spells your account (for example ss for ß).",
+	"err_jid_ip_literal":  "An address at an IP address (like name@10.0.0.5) cannot log in to this site.",
 }

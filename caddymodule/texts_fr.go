@@ -62,4 +62,6 @@ var textsFR = map[string]string{
 	"err_jid_empty":       "Saisissez votre adresse XMPP, par exemple nom@exemple.org.",
 	"err_jid_invalid":     "Ce n'est pas une adresse XMPP\u00a0: elle doit ressembler à nom@exemple.org.",
 	"err_jid_too_long":    "Cette adresse est trop longue.",
+	"err_jid_ambiguous":   "Cette adresse contient un caractère que les serveurs XMPP lisent de plusieurs façons\u00a0: elle ne peut pas servir à se connecter. Saisissez-la comme votre serveur XMPP écrit votre compte (par exemple ss pour ß).",
+	"err_jid_ip_literal":  "Une adresse sur une adresse IP (comme nom@10.0.0.5) ne peut pas se connecter à ce site.",
 }
