@@ -52,7 +52,9 @@ func caddyConfig(listen, upstreamAddr, storageDir, componentAddr, componentDomai
 				"protocols": []string{"h1"},
 				"routes": []obj{{
 					"handle": []obj{
-						{"handler": "xmpp_auth", "allow": []string{userDomain}},
+						// The demo answers any host name (127.0.0.1,
+						// localhost, …), so it names itself.
+						{"handler": "xmpp_auth", "allow": []string{userDomain}, "site_name": "the xepauth demo"},
 						{"handler": "reverse_proxy", "upstreams": []obj{{"dial": upstreamAddr}}},
 					},
 				}},
