@@ -389,13 +389,13 @@ func TestBrowserWaitingPageWorksWithoutJavaScript(t *testing.T) {
 	// A press before the approval has arrived shows the waiting page
 	// again, as a person would see it; they press once more.
 	for range 20 {
-		c.run("press continue", chromedp.Click(`#continue button`, chromedp.ByQuery), chromedp.WaitReady("main", chromedp.ByQuery))
 		var at string
 		c.run("read the address", chromedp.Location(&at))
 		if at == target {
 			break
 		}
-		time.Sleep(200 * time.Millisecond)
+		c.run("press continue", chromedp.Click(`#continue button`, chromedp.ByQuery))
+		time.Sleep(500 * time.Millisecond)
 	}
 	c.waitFor("back on the page after approval, by the continue button", target, "hello alice@localhost", 5*time.Second)
 }
