@@ -328,7 +328,7 @@ func TestAPIWithTheXMPPServerDownIs523(t *testing.T) {
 func TestAPIHandlerWithoutTheAppIsAConfigError(t *testing.T) {
 	cfg := `{"admin":{"disabled":true},"apps":{"http":{"servers":{"s":{"listen":["` + freeAddr(t) + `"],"routes":[{"handle":[{"handler":"xmpp_auth_api"}]}]}}}}}`
 	err := caddy.Load([]byte(cfg), true)
-	t.Cleanup(func() { caddy.Stop() })
+	t.Cleanup(func() { _ = caddy.Stop() })
 	if err == nil || !strings.Contains(err.Error(), "no XMPP component configured") {
 		t.Fatalf("err = %v", err)
 	}

@@ -117,9 +117,9 @@ func apiTimeout(s string, def time.Duration) time.Duration {
 
 // splitParams parses a query string or a form whose pairs are separated by
 // "&" or ";" (net/url refuses ";" since Go 1.17). Names and values are
-// percent-decoded, "+" as a space. Pairs past max are an error, as is a
+// percent-decoded, "+" as a space. Pairs past most are an error, as is a
 // bad escape.
-func splitParams(raw string, max int) (url.Values, error) {
+func splitParams(raw string, most int) (url.Values, error) {
 	out := url.Values{}
 	n := 0
 	for len(raw) > 0 {
@@ -132,8 +132,8 @@ func splitParams(raw string, max int) (url.Values, error) {
 		if pair == "" {
 			continue
 		}
-		if n++; n > max {
-			return nil, fmt.Errorf("more than %d parameters", max)
+		if n++; n > most {
+			return nil, fmt.Errorf("more than %d parameters", most)
 		}
 		k, v, _ := strings.Cut(pair, "=")
 		k, err := url.QueryUnescape(k)

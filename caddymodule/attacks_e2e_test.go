@@ -709,7 +709,7 @@ func newSiteOn(t *testing.T, kind xmpptest.Kind) *site {
 	rec := &recorder{}
 	rec.Server = httptest.NewServer(rec)
 	t.Cleanup(rec.Close)
-	t.Cleanup(func() { caddy.Stop() })
+	t.Cleanup(func() { _ = caddy.Stop() })
 	return &site{t: t, p: p, addr: freeAddr(t), storage: t.TempDir(), upstream: rec}
 }
 

@@ -263,7 +263,7 @@ func TestBasicStateSpendsEachTransactionOnce(t *testing.T) {
 		var s basicState
 		ctx, cancel := context.WithCancel(context.Background())
 		c, _, _ := s.admit(key, get, now, cancel, ok)
-		s.admit(key, get, now, nop, ok)
+		_, _, _ = s.admit(key, get, now, nop, ok)
 		s.leave(c)
 		if ctx.Err() != nil {
 			t.Fatal("ended with a waiter left")
@@ -284,7 +284,7 @@ func TestBasicStateSpendsEachTransactionOnce(t *testing.T) {
 	})
 	t.Run("memory is bounded and expired ids are swept", func(t *testing.T) {
 		var s basicState
-		s.admit(key, get, now, nop, ok) // makes the maps
+		_, _, _ = s.admit(key, get, now, nop, ok) // makes the maps
 		for i := range basicMaxEntries {
 			s.spent[basicKey{bare: "b@x", txid: strconv.Itoa(i)}] = &basicSpent{expires: now.Add(time.Minute)}
 		}

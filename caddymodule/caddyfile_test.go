@@ -77,7 +77,7 @@ func TestDirectiveComesBeforeReverseProxyAndBasicAuth(t *testing.T) {
 	xmpp_auth
 }`)))
 	gate, basic, proxy := strings.Index(got, `"handler": "xmpp_auth"`), strings.Index(got, `"handler": "authentication"`), strings.Index(got, `"handler": "reverse_proxy"`)
-	if gate < 0 || basic < 0 || proxy < 0 || !(gate < basic && basic < proxy) {
+	if gate < 0 || basic < 0 || proxy < 0 || gate >= basic || basic >= proxy {
 		t.Errorf("handlers out of order (xmpp_auth %d, basic_auth %d, reverse_proxy %d):\n%s", gate, basic, proxy, got)
 	}
 }

@@ -159,7 +159,9 @@ func rawIQRate(t *testing.T, s *site, users []*xmpptest.User, n int) (raw, ours 
 	if err != nil {
 		t.Fatalf("bare mellium component: %v", err)
 	}
-	go sess.Serve(xmpp.HandlerFunc(func(xmlstream.TokenReadEncoder, *xml.StartElement) error { return nil }))
+	go func() {
+		_ = sess.Serve(xmpp.HandlerFunc(func(xmlstream.TokenReadEncoder, *xml.StartElement) error { return nil }))
+	}()
 	confirm := func(i int) xml.TokenReader {
 		return xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: xepauth.NS, Local: "confirm"}, Attr: []xml.Attr{
 			{Name: xml.Name{Local: "id"}, Value: xepauth.NewCode(6)}, {Name: xml.Name{Local: "method"}, Value: "GET"},

@@ -77,7 +77,7 @@ func newSite(t *testing.T) *site {
 	rec.Server = httptest.NewServer(rec)
 	t.Cleanup(rec.Close)
 	s := &site{t: t, p: p, addr: freeAddr(t), storage: t.TempDir(), upstream: rec}
-	t.Cleanup(func() { caddy.Stop() })
+	t.Cleanup(func() { _ = caddy.Stop() })
 	return s
 }
 
@@ -703,7 +703,7 @@ func TestAFormSentWhileLoggedOutIsNotLostSilently(t *testing.T) {
 func TestHandlerWithoutTheAppIsAConfigError(t *testing.T) {
 	cfg := `{"admin":{"disabled":true},"apps":{"http":{"servers":{"s":{"listen":["` + freeAddr(t) + `"],"routes":[{"handle":[{"handler":"xmpp_auth"}]}]}}}}}`
 	err := caddy.Load([]byte(cfg), true)
-	t.Cleanup(func() { caddy.Stop() })
+	t.Cleanup(func() { _ = caddy.Stop() })
 	if err == nil || !strings.Contains(err.Error(), "no XMPP component configured") {
 		t.Fatalf("err = %v", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -217,7 +218,7 @@ func TestAComponentTheServerRefusesIsOneClearLogLineAndAnUnavailablePage(t *test
 			if err := caddyLoad(jsonMarshal(t, cfg)); err != nil {
 				t.Fatalf("the config loads whatever the XMPP server says: %v", err)
 			}
-			t.Cleanup(func() { caddy.Stop() })
+			t.Cleanup(func() { _ = caddy.Stop() })
 			time.Sleep(4 * time.Second) // several redials at the default backoff
 
 			errs := logLines(t, logPath, "error")
@@ -255,8 +256,10 @@ func openFDs(t *testing.T) int {
 func componentConns(t *testing.T, addr string) int {
 	t.Helper()
 	port := addr[strings.LastIndexByte(addr, ':')+1:]
-	var p int
-	fmt.Sscan(port, &p)
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		t.Fatal(err)
+	}
 	b, err := os.ReadFile("/proc/net/tcp")
 	if err != nil {
 		t.Fatal(err)

@@ -86,7 +86,7 @@ func storedKey(ctx context.Context, st certmagic.Storage) (session.Key, error) {
 	if err := st.Lock(ctx, storageKey); err != nil {
 		return session.Key{}, fmt.Errorf("lock %s in storage: %w", storageKey, err)
 	}
-	defer st.Unlock(ctx, storageKey)
+	defer func() { _ = st.Unlock(ctx, storageKey) }()
 	if k, err := loadStoredKey(ctx, st); err == nil || !errors.Is(err, fs.ErrNotExist) {
 		return k, err
 	}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test of the repository, as CI does: formatting, go vet, the
-# Caddy binary built by xcaddy from xcaddy.json (this checkout), and all
+# Runs every test of the repository, as CI does: formatting, go vet,
+# golangci-lint, the Caddy binary built by xcaddy from xcaddy.json (this checkout), and all
 # tests with the race detector against a real Prosody and that binary; then
 # the end-to-end suites once more against a real ejabberd
 # (XEPAUTH_XMPP_SERVER=ejabberd picks the server of internal/xmpptest).
@@ -48,6 +48,9 @@ echo "${#gofiles[@]} files formatted"
 
 step "go vet ./..."
 go vet ./...
+
+step "golangci-lint (.golangci.yml: staticcheck, errcheck, revive, …), installed through the Go toolchain"
+go run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0 run ./...
 
 step "build bin/caddy with xcaddy from xcaddy.json"
 go run ./internal/cmd/build -o bin/caddy

@@ -274,7 +274,10 @@ func (c *Component) connect() (*conn, <-chan error, func() bool, error) {
 	}()
 	if err := cn.checkSole(c.probeTimeout); err != nil {
 		cn.down("connection refused for use: " + err.Error())
-		<-served
+		// The stream's end, which down caused: expected, so not an error.
+		if err := <-served; err != nil {
+			cn.log.Debug("the refused connection's stream ended", zap.Error(err))
+		}
 		stopWatch()
 		return nil, nil, nil, err
 	}

@@ -149,11 +149,11 @@ func unescapeText(s string) string {
 }
 
 func shorten(s string) string {
-	const max = 60
-	if len(s) <= max {
+	const most = 60
+	if len(s) <= most {
 		return s
 	}
-	cut := max
+	cut := most
 	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}

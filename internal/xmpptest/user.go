@@ -255,14 +255,14 @@ func splitElements(s string) ([][]xml.Token, error) {
 		if err != nil {
 			return nil, fmt.Errorf("parse: %w", err)
 		}
-		switch tok.(type) {
+		switch tok := tok.(type) {
 		case xml.StartElement:
 			depth++
 		case xml.EndElement:
 			depth--
 		case xml.CharData:
 			if depth == 0 {
-				if len(bytes.TrimSpace(tok.(xml.CharData))) != 0 {
+				if len(bytes.TrimSpace(tok)) != 0 {
 					return nil, errors.New("text outside an element")
 				}
 				continue

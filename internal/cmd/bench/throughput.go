@@ -186,9 +186,9 @@ func runThroughput(wrk string, figs [][2]string) (rows []row, err error) {
 		return nil, fmt.Errorf("starting caddy: %v", err)
 	}
 	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
+	go func() { _ = cmd.Wait(); close(exited) }()
 	cleanups = append(cleanups, func() {
-		cmd.Process.Kill()
+		_ = cmd.Process.Kill()
 		<-exited
 	})
 
@@ -306,10 +306,10 @@ func medianRun(runs []wrkRun) (rps, p99 float64) {
 // user headers the gates set, for the checks before the load.
 func backendHandler(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/whoami" {
-		io.WriteString(w, r.Header.Get("X-Forwarded-User")+"|"+r.Header.Get("Remote-User"))
+		_, _ = io.WriteString(w, r.Header.Get("X-Forwarded-User")+"|"+r.Header.Get("Remote-User"))
 		return
 	}
-	io.WriteString(w, "ok")
+	_, _ = io.WriteString(w, "ok")
 }
 
 // authHandler is the external auth service of the forward_auth row: 200
@@ -331,7 +331,7 @@ func serveLoopback(h http.Handler) (net.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	go (&http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}).Serve(ln)
+	go func() { _ = (&http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}).Serve(ln) }()
 	return ln, nil
 }
 

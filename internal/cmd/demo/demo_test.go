@@ -383,7 +383,7 @@ func TestAnswerXML(t *testing.T) {
 		if got.Thread != r.Thread {
 			t.Errorf("%s approve=%v: thread %q, want %q", tc.kind, tc.approve, got.Thread, r.Thread)
 		}
-		wantConfirm := !(tc.kind == "iq" && tc.approve)
+		wantConfirm := tc.kind != "iq" || !tc.approve
 		switch {
 		case wantConfirm && got.Confirm == nil:
 			t.Errorf("%s approve=%v: no <confirm/> in %s", tc.kind, tc.approve, raw)

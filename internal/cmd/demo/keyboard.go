@@ -128,7 +128,7 @@ func (k *keyboard) askKey(ctx context.Context) (answer bool, err error) {
 	// A deadline in the past wakes the read below when ctx ends.
 	stop := context.AfterFunc(ctx, func() { _ = k.tty.SetReadDeadline(time.Unix(1, 0)) })
 	defer stop()
-	defer k.tty.SetReadDeadline(time.Time{})
+	defer func() { _ = k.tty.SetReadDeadline(time.Time{}) }()
 
 	key := make([]byte, 1)
 	for {

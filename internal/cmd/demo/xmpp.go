@@ -76,7 +76,7 @@ func waitComponent(ctx context.Context, u *xmpptest.User, domain string) error {
 		select {
 		case <-ctx.Done():
 			if err == nil {
-				err = errors.New("Prosody says it is not connected")
+				err = errors.New("prosody says it is not connected")
 			}
 			return fmt.Errorf("the gate's XMPP component %s did not connect within %s: %w", domain, componentWait, err)
 		case <-tick.C:
