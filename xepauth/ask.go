@@ -95,7 +95,7 @@ func validate(req Request) error {
 	if err := ValidCode(req.Code); err != nil {
 		errs = append(errs, err)
 	}
-	if req.Messages != nil && req.Code != "" && !strings.Contains(Body(req), req.Code) {
+	if req.Messages != nil && req.Code != "" && !strings.Contains(req.Messages.Body(req), req.Code) {
 		errs = append(errs, fmt.Errorf("the message text for language %q does not carry the code", req.Language))
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -121,7 +121,7 @@ func (c *conn) sendMessage(a *ask) error {
 	msg := stanza.Message{ID: id, To: a.bare, From: c.domain, Type: stanza.NormalMessage, Lang: a.req.Language}
 	return c.send(msg.Wrap(xmlstream.MultiReader(
 		text("thread", thread),
-		text("body", Body(a.req)),
+		text("body", a.req.Messages.Body(a.req)),
 		a.confirm().TokenReader(),
 	)))
 }

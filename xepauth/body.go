@@ -39,15 +39,12 @@ var defaultMessages = Messages{
 // DefaultMessages returns a copy of the built-in texts: English and French.
 func DefaultMessages() Messages { return maps.Clone(defaultMessages) }
 
-// Body returns the human-readable text sent with a message request: from
-// r.Messages when set, else the built-in texts, in r.Language (English when
-// unknown).
-func Body(r Request) string { return r.Messages.Body(r) }
-
-// Body returns the text for r in r.Language, with its fields filled in. The
-// text is looked up by the whole tag, then by its primary language (fr for
-// fr-CA), then English; at each step m's own text comes before the
-// built-in one. A nil m gives the built-in texts.
+// Body returns the human-readable text sent with a message request for r,
+// in r.Language, with its fields filled in: the one way a body is made
+// (a request's own is r.Messages.Body(r)). The text is looked up by the
+// whole tag, then by its primary language (fr for fr-CA), then English; at
+// each step m's own text comes before the built-in one. A nil m gives the
+// built-in texts.
 func (m Messages) Body(r Request) string {
 	return fillBody(m.text(r.Language), r)
 }

@@ -45,10 +45,20 @@ func (c Confirm) Validate() error {
 	if c.URL == "" {
 		errs = append(errs, errors.New("confirm: empty url"))
 	}
-	if !isNCName(c.Method) {
-		errs = append(errs, fmt.Errorf("confirm: method %q is not an XML NCName", c.Method))
+	if err := ValidMethod(c.Method); err != nil {
+		errs = append(errs, fmt.Errorf("confirm: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// ValidMethod reports whether an HTTP method can be asked in a <confirm/>:
+// XEP-0070's schema makes the method attribute an XML NCName, a token
+// without spaces or colons (GET, POST, PROPFIND).
+func ValidMethod(method string) error {
+	if !isNCName(method) {
+		return fmt.Errorf("method %q is not an XML NCName (a token like GET or PROPFIND)", method)
+	}
+	return nil
 }
 
 // isNCName is a conservative check: HTTP methods are RFC 9110 tokens, and

@@ -98,14 +98,14 @@ func TestNewCodeIsEasyToType(t *testing.T) {
 
 func TestBodyNamesSiteURLMethodAndCode(t *testing.T) {
 	for _, lang := range []string{"en", "fr", "fr-CA", "xx", ""} {
-		b := Body(Request{Site: "wiki.example.org", URL: "https://wiki.example.org/page", Method: "GET", Code: "ABC234", Language: lang})
+		b := Messages(nil).Body(Request{Site: "wiki.example.org", URL: "https://wiki.example.org/page", Method: "GET", Code: "ABC234", Language: lang})
 		for _, want := range []string{"wiki.example.org", "https://wiki.example.org/page", "GET", "ABC234"} {
 			if !strings.Contains(b, want) {
 				t.Errorf("%s body lacks %q:\n%s", lang, want, b)
 			}
 		}
 	}
-	if b := Body(Request{Language: "fr-FR"}); !strings.Contains(b, "connexion") {
+	if b := Messages(nil).Body(Request{Language: "fr-FR"}); !strings.Contains(b, "connexion") {
 		t.Errorf("fr-FR body is not French: %s", b)
 	}
 }

@@ -258,41 +258,6 @@ func FuzzSealOpen(f *testing.F) {
 	})
 }
 
-// FuzzDecodeBase64 holds the hand-written decoder to encoding/base64.
-//
-// Properties: it accepts exactly what RawURLEncoding in strict mode accepts,
-// less the line breaks that the standard decoder skips, and decodes to the
-// same bytes; an accepted string is the only encoding of its bytes.
-func FuzzDecodeBase64(f *testing.F) {
-	for _, s := range []string{"", "A", "AA", "AAA", "AAAA", "AB", "AAB", "A=", "AA==", "+/+/", "AA\nA", "AAA\r", "ÿÿÿÿ", "_-_-_-_-x"} {
-		f.Add(s)
-	}
-	f.Add(seal(f, testRing(f, testKey(f, 1)), testSession(aliceJID), site))
-	f.Fuzz(func(t *testing.T, s string) {
-		dst := make([]byte, decodedLen(len(s)))
-		ok := decodeBase64(dst, s)
-		want, err := base64.RawURLEncoding.Strict().DecodeString(s)
-		if strings.ContainsAny(s, "\r\n") {
-			if ok {
-				t.Fatalf("%q with a line break accepted", s)
-			}
-			return
-		}
-		if ok != (err == nil) {
-			t.Fatalf("%q: decodeBase64 ok = %v, encoding/base64 error = %v", s, ok, err)
-		}
-		if !ok {
-			return
-		}
-		if !bytes.Equal(dst, want) {
-			t.Fatalf("%q decoded to %x, want %x", s, dst, want)
-		}
-		if base64.RawURLEncoding.EncodeToString(dst) != s {
-			t.Fatalf("%q accepted but is not the encoding of its bytes", s)
-		}
-	})
-}
-
 // FuzzParseLayout feeds the layout parser arbitrary decoded bytes.
 //
 // Properties: parse never panics; whatever it accepts has field lengths

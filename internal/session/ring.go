@@ -8,8 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash"
-	"sync"
+	"strings"
 	"time"
 )
 
@@ -58,23 +57,7 @@ type Session struct {
 // key verifies. It is safe for concurrent use; to change the keys, make a
 // new Ring.
 type Ring struct {
-	keys []*ringKey
-}
-
-// ringKey is a Key with a pool of ready HMAC states, each with the
-// scratch memory of one Seal or Open. Reusing a state saves an allocation
-// and, because Reset restores precomputed pad blocks, two of the five
-// SHA-256 block computations a fresh HMAC of a cookie needs; keeping the
-// scratch with it makes one pool round trip per call instead of two.
-type ringKey struct {
-	id     string
-	states sync.Pool // of *macState
-}
-
-// macState is an HMAC state of one key and the scratch memory to use it.
-type macState struct {
-	h  hash.Hash
-	sc scratch
+	keys []Key
 }
 
 // NewRing makes a ring of keys, the first of which signs. It refuses an
@@ -84,7 +67,7 @@ func NewRing(keys ...Key) (*Ring, error) {
 	if len(keys) == 0 {
 		return nil, errors.New("session: a ring needs at least one key")
 	}
-	r := &Ring{keys: make([]*ringKey, 0, len(keys))}
+	r := &Ring{keys: make([]Key, 0, len(keys))}
 	seen := make(map[string]bool, len(keys))
 	for i, k := range keys {
 		switch {
@@ -98,48 +81,29 @@ func NewRing(keys ...Key) (*Ring, error) {
 			return nil, fmt.Errorf("session: key ID %q appears twice", k.ID)
 		}
 		seen[k.ID] = true
-		secret := append([]byte(nil), k.Secret...)
-		rk := &ringKey{id: k.ID}
-		rk.states.New = func() any { return &macState{h: hmac.New(sha256.New, secret)} }
-		r.keys = append(r.keys, rk)
+		r.keys = append(r.keys, Key{ID: k.ID, Secret: append([]byte(nil), k.Secret...)})
 	}
 	return r, nil
 }
 
-// lookup finds a key by ID. A linear scan suits a ring of a few keys and,
-// unlike a map keyed by string, compares the bytes without allocating.
-func (r *Ring) lookup(id []byte) *ringKey {
+// lookup finds a key by ID.
+func (r *Ring) lookup(id []byte) (Key, bool) {
 	for _, k := range r.keys {
-		if k.id == string(id) {
-			return k
+		if k.ID == string(id) {
+			return k, true
 		}
 	}
-	return nil
+	return Key{}, false
 }
 
-// mac appends to dst the MAC of payload for site, using st's scratch as
-// the buffer for the site part.
-func (st *macState) mac(dst, payload []byte, site string) []byte {
-	sc := &st.sc
-	binary.BigEndian.PutUint16(sc.site[:2], uint16(len(site)))
-	n := copy(sc.site[2:], site)
-	st.h.Reset()
-	st.h.Write(payload)
-	st.h.Write(sc.site[:2+n])
-	return st.h.Sum(dst)
-}
-
-// equalMAC compares two MACs of macLen bytes in constant time, a word at a
-// time: subtle.ConstantTimeCompare goes byte by byte.
-func equalMAC(a, b []byte) bool {
-	if len(a) != macLen || len(b) != macLen {
-		return false
-	}
-	var d uint64
-	for i := 0; i < macLen; i += 8 {
-		d |= binary.LittleEndian.Uint64(a[i:]) ^ binary.LittleEndian.Uint64(b[i:])
-	}
-	return d == 0
+// mac is the HMAC-SHA256 of payload and site (its length, two bytes, then
+// the name) under k: the site is in the MAC but not in the cookie.
+func mac(k Key, payload []byte, site string) []byte {
+	h := hmac.New(sha256.New, k.Secret)
+	h.Write(payload)
+	h.Write(binary.BigEndian.AppendUint16(nil, uint16(len(site))))
+	h.Write([]byte(site))
+	return h.Sum(nil)
 }
 
 // checkSite refuses site names that cannot be bound into a MAC. An empty
@@ -186,14 +150,9 @@ func (r *Ring) Seal(s Session, site string) (string, error) {
 		}
 	}
 	k := r.keys[0]
-	st := k.states.Get().(*macState)
-	defer k.states.Put(st)
-	sc := &st.sc
-	raw := appendPayload(sc.raw[:0], k.id, issued, expires, &s.ID, auth, s.JID)
-	raw = st.mac(raw, raw, site)
-	n := base64.RawURLEncoding.EncodedLen(len(raw))
-	base64.RawURLEncoding.Encode(sc.enc[:n], raw)
-	return string(sc.enc[:n]), nil
+	raw := appendPayload(nil, k.ID, issued, expires, &s.ID, auth, s.JID)
+	raw = append(raw, mac(k, raw, site)...)
+	return base64.RawURLEncoding.EncodeToString(raw), nil
 }
 
 // Open verifies a cookie value for site at time now and returns the session
@@ -208,30 +167,25 @@ func (r *Ring) Open(value, site string, now time.Time) (Session, error) {
 	if len(value) < minValueLen || len(value) > maxValueLen {
 		return Session{}, fmt.Errorf("%w: %d characters, want %d to %d", ErrMalformed, len(value), minValueLen, maxValueLen)
 	}
-	// Decoded into the signing key's state, which is the one that signed
-	// nearly every cookie: one pool round trip in the usual case.
-	first := r.keys[0]
-	st := first.states.Get().(*macState)
-	defer first.states.Put(st)
-	raw := st.sc.raw[:decodedLen(len(value))]
-	if !decodeBase64(raw, value) {
+	// The decoder skips CR and LF even in strict mode: refused here, so
+	// that a payload has exactly one accepted encoding.
+	if strings.ContainsAny(value, "\r\n") {
+		return Session{}, fmt.Errorf("%w: not unpadded base64url", ErrMalformed)
+	}
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(value)
+	if err != nil {
 		return Session{}, fmt.Errorf("%w: not unpadded base64url", ErrMalformed)
 	}
 	f, err := parse(raw)
 	if err != nil {
 		return Session{}, err
 	}
-	k := r.lookup(f.keyID)
-	if k == nil {
+	k, ok := r.lookup(f.keyID)
+	if !ok {
 		return Session{}, fmt.Errorf("%w: key id %q", ErrUnknownKey, f.keyID)
 	}
-	mst := st
-	if k != first {
-		mst = k.states.Get().(*macState)
-		defer k.states.Put(mst)
-	}
-	if !equalMAC(mst.mac(mst.sc.sum[:0], f.payload, site), f.mac) {
-		return Session{}, fmt.Errorf("%w: key id %s, site %q", ErrBadMAC, k.id, site)
+	if !hmac.Equal(mac(k, f.payload, site), f.mac) {
+		return Session{}, fmt.Errorf("%w: key id %s, site %q", ErrBadMAC, k.ID, site)
 	}
 	// Only now, with the contents known to be ours, are the times worth
 	// reading. They are compared as Unix seconds, which cannot overflow the

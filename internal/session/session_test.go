@@ -554,40 +554,46 @@ func TestSameKeyDifferentSites(t *testing.T) {
 	}
 }
 
-func TestDecodeBase64(t *testing.T) {
-	src := make([]byte, 100)
-	for i := range src {
-		src[i] = byte(i*37 + 11)
+func TestOnlyTheCanonicalEncodingOfACookieOpens(t *testing.T) {
+	r := testRing(t, testKey(t, 1))
+	good := seal(t, r, testSession(aliceJID), site)
+	if _, err := r.Open(good, site, t0.Add(time.Hour)); err != nil {
+		t.Fatalf("the cookie itself: %v", err)
 	}
-	for n := range len(src) + 1 {
-		enc := base64.RawURLEncoding.EncodeToString(src[:n])
-		dst := make([]byte, decodedLen(len(enc)))
-		if !decodeBase64(dst, enc) || !bytes.Equal(dst, src[:n]) {
-			t.Errorf("%d bytes: decoded %x, want %x", n, dst, src[:n])
-		}
-	}
-	// A bad character must be caught wherever it falls: in an 8-character
-	// group, a 4-character group or the tail.
-	enc := base64.RawURLEncoding.EncodeToString(src[:29])
-	for i := range len(enc) {
-		for _, c := range []byte{'+', '/', '=', '\n', 0, 0x80, 0xFF} {
-			bad := enc[:i] + string(c) + enc[i+1:]
-			if c >= 0x80 {
-				bad = enc[:i] + string([]byte{c}) + enc[i+1:]
-			}
-			dst := make([]byte, decodedLen(len(bad)))
-			if decodeBase64(dst, bad) {
-				t.Errorf("%q with %#x at %d accepted", enc, c, i)
+	// A character that is not base64url, or a line break (which the
+	// standard decoder would skip), anywhere: malformed.
+	for i := range len(good) {
+		for _, c := range []string{"+", "/", "=", "\n", "\r", " ", "\x00", "\xff"} {
+			bad := good[:i] + c + good[i+1:]
+			if _, err := r.Open(bad, site, t0.Add(time.Hour)); !errors.Is(err, ErrMalformed) {
+				t.Fatalf("%q at %d: %v, want ErrMalformed", c, i, err)
 			}
 		}
+		if _, err := r.Open(good[:i]+"\n"+good[i:], site, t0.Add(time.Hour)); !errors.Is(err, ErrMalformed) {
+			t.Fatalf("a line break inserted at %d: %v, want ErrMalformed", i, err)
+		}
 	}
-	for _, bad := range []string{"A", "AAAAA", "AB", "AAB", "A=", "AA==", "+/+/", "AA\nA", "AAA\r", "AA A", "ÿÿÿÿ"} {
-		dst := make([]byte, decodedLen(len(bad)))
-		if decodeBase64(dst, bad) {
-			t.Errorf("%q accepted", bad)
+	// The last character carries unused bits: set, they would give a
+	// second spelling of the same bytes.
+	last := strings.IndexByte(base64URLAlphabet, good[len(good)-1])
+	for bit := 1; bit < 16; bit <<= 1 {
+		v := last | bit
+		if v == last || v >= 64 {
+			continue
+		}
+		other := good[:len(good)-1] + string(base64URLAlphabet[v])
+		raw, err := base64.RawURLEncoding.DecodeString(other)
+		want, _ := base64.RawURLEncoding.DecodeString(good)
+		if err != nil || !bytes.Equal(raw, want) {
+			continue // this bit is used: another payload, refused by its MAC
+		}
+		if _, err := r.Open(other, site, t0.Add(time.Hour)); !errors.Is(err, ErrMalformed) {
+			t.Errorf("the cookie with an unused bit set (%q): %v, want ErrMalformed", other, err)
 		}
 	}
 }
+
+const base64URLAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 // TestConcurrent is for the race detector: rings are shared by every
 // request a server handles.
