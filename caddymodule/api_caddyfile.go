@@ -5,6 +5,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/xepauth/caddy-xepauth/internal/login"
 )
 
 // parseAPIDirective sets up the handler from the directive:
@@ -39,7 +41,7 @@ func (h *APIHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			for _, a := range args {
-				if _, err := parseNetwork(a); err != nil {
+				if _, err := login.ParseNetwork(a); err != nil {
 					return d.Errf("xmpp_auth_api: allow_from: %v", err)
 				}
 			}

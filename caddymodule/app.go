@@ -10,6 +10,7 @@ import (
 	"github.com/caddyserver/certmagic"
 	"go.uber.org/zap"
 
+	"github.com/xepauth/caddy-xepauth/internal/login"
 	"github.com/xepauth/caddy-xepauth/xepauth"
 )
 
@@ -17,11 +18,12 @@ func init() {
 	caddy.RegisterModule(new(App))
 }
 
-// gates holds the component connections by server, domain and secret. It
-// lives outside any one config so that a reload, which provisions the new
-// config before it cleans up the old one, finds the running connection and
-// its pending logins instead of dialling a second time.
-var gates = caddy.NewUsagePool()
+// pool holds what outlives a config (shared.go), by server, domain and
+// secret. It is the one package-level variable, as Caddy's UsagePool is
+// meant to be: a reload provisions the new config before it cleans up the
+// old one, and finds the running connection and its pending logins here
+// instead of dialling a second time.
+var pool = caddy.NewUsagePool()
 
 // App is the xmpp_auth app: one XMPP component connection (XEP-0114) that
 // every xmpp_auth handler of the config sends its confirmations through.
@@ -51,10 +53,12 @@ type App struct {
 	// the same.
 	Limits *Limits `json:"limits,omitempty"`
 
-	key     string
-	gate    *gate
-	logger  *zap.Logger
-	storage certmagic.Storage
+	key      string
+	shared   *shared
+	logger   *zap.Logger
+	storage  certmagic.Storage
+	metrics  *metrics
+	lifetime time.Duration // the longest session lifetime of this config's gates
 }
 
 // CaddyModule returns the Caddy module information.
@@ -65,7 +69,7 @@ func (*App) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision resolves placeholders and takes the shared gate for this
+// Provision resolves placeholders and takes the shared connection for this
 // server, domain and secret, creating it (not connected yet) if this is
 // the first config to use it.
 func (a *App) Provision(ctx caddy.Context) error {
@@ -85,17 +89,24 @@ func (a *App) Provision(ctx caddy.Context) error {
 	// config makes a new connection; it never reaches a log.
 	sum := sha256.Sum256([]byte(cfg.Secret))
 	a.key = cfg.Server + "|" + cfg.Domain + "|" + hex.EncodeToString(sum[:8])
-	val, _, err := gates.LoadOrNew(a.key, func() (caddy.Destructor, error) {
-		return newGate(cfg, a.logger)
+	val, _, err := pool.LoadOrNew(a.key, func() (caddy.Destructor, error) {
+		return newShared(cfg, a.logger)
 	})
 	if err != nil {
 		a.key = ""
 		return fmt.Errorf("xmpp_auth: %w", err)
 	}
-	a.gate = val.(*gate)
+	a.shared = val.(*shared)
 	a.storage = ctx.Storage()
+	if a.metrics, err = newMetrics(ctx.GetMetricsRegistry(), a.shared); err != nil {
+		return fmt.Errorf("xmpp_auth: metrics: %w", err)
+	}
 	return nil
 }
+
+// gateLifetime records the session lifetime of a gate of this config, for
+// the revocations' horizon that Start commits.
+func (a *App) gateLifetime(d time.Duration) { a.lifetime = max(a.lifetime, d) }
 
 // Limits are the login limits; a zero field keeps its default.
 type Limits struct {
@@ -122,8 +133,8 @@ type Limits struct {
 }
 
 // resolve fills in the defaults.
-func (l *Limits) resolve() limits {
-	out := defaultLimits
+func (l *Limits) resolve() login.Limits {
+	out := login.DefaultLimits
 	if l == nil {
 		return out
 	}
@@ -144,13 +155,14 @@ func (l *Limits) resolve() limits {
 // Start starts connecting, in the background. It never fails for a
 // network reason, so an XMPP server that is down does not stop Caddy.
 func (a *App) Start() error {
-	// The shared gate takes this config's logger, storage and limits only
-	// now: Start runs once the whole config has provisioned, so a reload
-	// that fails changes nothing in the running one.
-	a.gate.useLogger(a.logger)
-	a.gate.revoked.useStorage(a.storage)
-	a.gate.limits.set(a.Limits.resolve())
-	a.gate.start()
+	// What outlives the config takes this config's logger, limits,
+	// storage and session lifetimes only now: Start runs once the whole
+	// config has provisioned, so a reload that fails changes nothing in
+	// the running one.
+	a.shared.log.set(a.logger.Core())
+	a.shared.svc.Commit(a.Limits.resolve(), a.storage, a.lifetime)
+	a.shared.comp.Start()
+	a.shared.svc.Start()
 	return nil
 }
 
@@ -158,13 +170,13 @@ func (a *App) Start() error {
 // config may still use it. Cleanup lets go of it.
 func (a *App) Stop() error { return nil }
 
-// Cleanup releases this config's hold on the gate; the last holder closes
+// Cleanup releases this config's hold on the connection; the last holder closes
 // the connection.
 func (a *App) Cleanup() error {
 	if a.key == "" {
 		return nil
 	}
-	_, err := gates.Delete(a.key)
+	_, err := pool.Delete(a.key)
 	return err
 }
 

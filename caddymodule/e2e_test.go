@@ -116,6 +116,10 @@ func (s *site) config(o options) []byte {
 			"http": map[string]any{"servers": map[string]any{"gate": map[string]any{
 				"listen":          []string{s.addr},
 				"automatic_https": map[string]any{"disable": true},
+				// The gate's answers to API clients are errors (so that a
+				// site can restyle them); this site writes them as the
+				// README's handle_errors example does.
+				"errors": plainErrors,
 				// The site is named, as a site block is: a login names it by
 				// the Host only when a host matcher does (sitehost.go).
 				// The example.test names are for the cookie_domain tests.
@@ -133,6 +137,15 @@ func (s *site) config(o options) []byte {
 	}
 	return b
 }
+
+// plainErrors are error routes that write an error as one line of text,
+// as the README's handle_errors example does.
+var plainErrors = map[string]any{"routes": []any{map[string]any{"handle": []any{map[string]any{
+	"handler":     "static_response",
+	"status_code": "{http.error.status_code}",
+	"headers":     map[string]any{"Content-Type": []string{"text/plain; charset=utf-8"}},
+	"body":        "{http.error.status_code} {http.error.status_text}: {http.error.message}\n",
+}}}}}
 
 // load (re)loads Caddy with o, as the admin API's /load does.
 func (s *site) load(o options) {

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"net"
 	"net/http"
 	"sync/atomic"
 
@@ -18,7 +19,7 @@ import (
 type nonStrictProxies struct{ warned atomic.Bool }
 
 func (n *nonStrictProxies) check(r *http.Request, log *zap.Logger) {
-	if n == nil || n.warned.Load() {
+	if n.warned.Load() {
 		return
 	}
 	trusted, _ := caddyhttp.GetVar(r.Context(), caddyhttp.TrustedProxyVarKey).(bool)
@@ -29,4 +30,13 @@ func (n *nonStrictProxies) check(r *http.Request, log *zap.Logger) {
 	log.Warn("this server trusts proxies non-strictly: a client can choose the address Caddy sees for it by sending "+
 		"X-Forwarded-For itself, and the login limits go by that address; set trusted_proxies_strict in the server's options",
 		zap.String("remote_ip", r.RemoteAddr))
+}
+
+// remoteHost is the address of the TCP peer.
+func remoteHost(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }

@@ -2,11 +2,9 @@ package caddymodule
 
 import (
 	"net/http"
-	"sync/atomic"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"go.uber.org/zap"
 )
 
 // Without site_name, the XMPP message names the site by the request's
@@ -14,14 +12,13 @@ import (
 // answers every host (":80 { xmpp_auth }"), the Host is whatever the
 // visitor sent: anyone could have a person asked to log in to
 // "bank.example". So a login names the host only when a host matcher of
-// the server names it; otherwise it is refused, and the operator is told
-// once to set site_name.
+// the server names it (login.Env.HostNamed); otherwise the gate refuses
+// it, and tells the operator once to set site_name.
 
 // siteHosts are the host matchers of the server's routes, read when the
 // handler is provisioned (Caddy provisions matchers before handlers).
 type siteHosts struct {
 	matchers []caddyhttp.MatchHost
-	warned   atomic.Bool
 }
 
 func newSiteHosts(ctx caddy.Context) *siteHosts {
@@ -52,20 +49,6 @@ func (sh *siteHosts) names(r *http.Request) bool {
 		if ok, err := m.MatchWithError(r); err == nil && ok {
 			return true
 		}
-	}
-	return false
-}
-
-// hostNamesSite reports whether r's host may name the site in an XMPP
-// message: site_name is set, or a host matcher of the server names it.
-func (h *Handler) hostNamesSite(r *http.Request) bool {
-	if h.SiteName != "" || h.hosts == nil || h.hosts.names(r) {
-		return true
-	}
-	if h.hosts.warned.CompareAndSwap(false, true) {
-		h.logger.Warn("refused a login for a host that no host matcher of this server names: on a site that answers any host, "+
-			"the Host header would name the site in the XMPP message; set site_name for such a site",
-			zap.String("host", r.Host), zap.String("remote_ip", r.RemoteAddr))
 	}
 	return false
 }

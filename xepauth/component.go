@@ -152,7 +152,10 @@ func (c *Component) Close() error {
 }
 
 // Connected reports whether the component session is up right now.
-func (c *Component) Connected() bool { return c.cur.Load() != nil }
+func (c *Component) Connected() bool {
+	cn := c.cur.Load()
+	return cn != nil && cn.up()
+}
 
 // Err returns why the last dial or session failed, or nil while connected.
 func (c *Component) Err() error {

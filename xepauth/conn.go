@@ -85,13 +85,26 @@ func (c *conn) send(r xml.TokenReader) error {
 	return nil
 }
 
-// down ends the conn once: it closes the socket and fails every ask.
+// down ends the conn once: it closes the socket and fails every ask. The
+// conn counts as ended (done) before its asks learn it, so that whoever
+// hears "unreachable" from an ask and asks again finds the component not
+// connected, rather than the conn that is going.
 func (c *conn) down(detail string) {
 	c.downOnce.Do(func() {
 		c.nc.Close()
-		c.table.closeAll(detail)
 		close(c.done)
+		c.table.closeAll(detail)
 	})
+}
+
+// up reports whether the conn has not ended.
+func (c *conn) up() bool {
+	select {
+	case <-c.done:
+		return false
+	default:
+		return true
+	}
 }
 
 // ping sends an XEP-0199 ping to the component's own address, through the

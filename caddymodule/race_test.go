@@ -1,7 +1,0 @@
-//go:build race
-
-package caddymodule
-
-// raceEnabled is true under -race, where sync.Pool drops items at random,
-// so allocation counts are not meaningful.
-const raceEnabled = true

@@ -1,0 +1,245 @@
+package login
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/xepauth/caddy-xepauth/internal/xmpptest"
+	"github.com/xepauth/caddy-xepauth/xepauth"
+)
+
+// testSite is a gate in front of an upstream that greets the user, on a
+// plain net/http server.
+type testSite struct {
+	t        *testing.T
+	g        *Gate
+	srv      *httptest.Server
+	mu       sync.Mutex
+	upstream []*http.Request
+}
+
+func newTestSite(t *testing.T, g *Gate) *testSite {
+	s := &testSite{t: t, g: g}
+	s.srv = httptest.NewServer(Serve(g, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.upstream = append(s.upstream, r.Clone(context.Background()))
+		s.mu.Unlock()
+		_, _ = io.WriteString(w, "hello "+r.Header.Get("X-Forwarded-User"))
+	})))
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+// testBrowser keeps cookies, follows no redirect, and keeps the login
+// secret of the last waiting page, as the page's script does.
+type testBrowser struct {
+	t      *testing.T
+	base   string
+	c      *http.Client
+	secret string
+}
+
+func (s *testSite) browser() *testBrowser {
+	jar, _ := cookiejar.New(nil)
+	return &testBrowser{t: s.t, base: s.srv.URL, c: &http.Client{Jar: jar, Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+var (
+	csrfRE   = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+	secretRE = regexp.MustCompile(`name="k" value="([^"]+)"`)
+)
+
+func (b *testBrowser) do(method, base, path string, form url.Values, hdr ...string) (*http.Response, string) {
+	b.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, base+path, body)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	req.Header.Set("Accept", "text/html")
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", base)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	if m := secretRE.FindSubmatch(out); m != nil {
+		b.secret = string(m[1])
+	}
+	return resp, string(out)
+}
+
+// startLogin fetches the form and posts it for jid.
+func (b *testBrowser) startLogin(jid string) (*http.Response, string) {
+	b.t.Helper()
+	_, page := b.do("GET", b.base, "/.xmpp-auth/login", nil)
+	m := csrfRE.FindStringSubmatch(page)
+	if m == nil {
+		b.t.Fatalf("no form token:\n%s", page)
+	}
+	return b.do("POST", b.base, "/.xmpp-auth/login", url.Values{"jid": {jid}, "return": {"/"}, "csrf": {m[1]}})
+}
+
+// poll posts the login's secret to status, as the page's script does, and
+// returns the state and whether a session cookie came with it.
+func (b *testBrowser) poll() (string, bool) {
+	b.t.Helper()
+	resp, body := b.do("POST", b.base, "/.xmpp-auth/status", url.Values{"k": {b.secret}})
+	var a struct{ State string }
+	_ = json.Unmarshal([]byte(body), &a)
+	for _, c := range resp.Cookies() {
+		if c.Name == "xmpp_auth" && c.Value != "" {
+			return a.State, true
+		}
+	}
+	return a.State, false
+}
+
+func TestALoginIsCashedInOnceByThePageThatStartedIt(t *testing.T) {
+	asker := &fakeAsker{answers: make(chan xepauth.Outcome, 1)}
+	s := newTestSite(t, testGate(t, testService(t, asker, nil), Config{}, Env{}))
+	b := s.browser()
+	if resp, body := b.startLogin("alice@example.org"); resp.StatusCode != http.StatusOK || b.secret == "" {
+		t.Fatalf("the waiting page: %d\n%s", resp.StatusCode, body)
+	}
+	asker.answers <- xepauth.Outcome{Result: xepauth.Approved}
+	if state, cookie := b.poll(); state != "approved" || !cookie {
+		t.Fatalf("after the approval: %s, cookie %v", state, cookie)
+	}
+	if state, cookie := b.poll(); state != "gone" || cookie {
+		t.Errorf("cashed in twice: %s, cookie %v", state, cookie)
+	}
+	if resp, body := b.do("GET", b.base, "/page", nil); resp.StatusCode != http.StatusOK || body != "hello alice@example.org" {
+		t.Errorf("with the session: %d %q", resp.StatusCode, body)
+	}
+}
+
+func TestALoginStartedOnOneSiteIsNotCashedInOnAnother(t *testing.T) {
+	asker := &fakeAsker{answers: make(chan xepauth.Outcome, 1)}
+	s := newTestSite(t, testGate(t, testService(t, asker, nil), Config{}, Env{}))
+	b := s.browser()
+	b.startLogin("alice@example.org")
+	asker.answers <- xepauth.Outcome{Result: xepauth.Approved}
+	// The same server under another name (as a catch-all site answers
+	// it), with every cookie and the secret of the login: the cookies are
+	// the browser's for this host, so they go along by hand.
+	other := strings.Replace(s.srv.URL, "127.0.0.1", "localhost", 1)
+	u, _ := url.Parse(s.srv.URL + "/.xmpp-auth/")
+	var cookies []string
+	for _, c := range b.c.Jar.Cookies(u) {
+		cookies = append(cookies, c.Name+"="+c.Value)
+	}
+	resp, body := b.do("POST", other, "/.xmpp-auth/status", url.Values{"k": {b.secret}}, "Cookie", strings.Join(cookies, "; "))
+	if strings.Contains(body, "approved") || len(resp.Cookies()) != 0 {
+		t.Fatalf("the login was cashed in on another site: %s %v", body, resp.Cookies())
+	}
+	if state, cookie := b.poll(); state != "approved" || !cookie {
+		t.Errorf("on its own site: %s, cookie %v", state, cookie)
+	}
+}
+
+func TestFinishedLoginsAreForgotten(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Unix(2e9, 0)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	svc := testService(t, &fakeAsker{outcome: xepauth.Outcome{Result: xepauth.Denied}}, clock)
+	lim := DefaultLimits
+	lim.PerJIDWindow, lim.PerIPWindow = 1000, 1000
+	svc.Commit(lim, nil, 0)
+	s := newTestSite(t, testGate(t, svc, Config{}, Env{}))
+	for i := range 20 {
+		if resp, _ := s.browser().startLogin("alice@example.org"); resp.StatusCode != http.StatusOK {
+			t.Fatalf("login %d: %d", i, resp.StatusCode)
+		}
+	}
+	// Every ask has ended (denied at once); they are kept for keepDone.
+	deadline := time.Now().Add(5 * time.Second)
+	for svc.Pending() != 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if n := svc.logins.len(); n != 20 {
+		t.Fatalf("%d logins remembered right after they ended, want 20", n)
+	}
+	mu.Lock()
+	now = now.Add(keepDone + time.Second)
+	mu.Unlock()
+	if n := svc.logins.len(); n != 0 {
+		t.Errorf("%d finished logins still remembered %v after they ended", n, keepDone)
+	}
+}
+
+func TestEndedLoginsGiveBackEveryLimit(t *testing.T) {
+	svc := testService(t, &fakeAsker{outcome: xepauth.Outcome{Result: xepauth.Denied}}, nil)
+	lim := DefaultLimits
+	lim.MaxOpen, lim.PerJIDWindow, lim.PerIPWindow = 2, 1000, 1000
+	svc.Commit(lim, nil, 0)
+	s := newTestSite(t, testGate(t, svc, Config{}, Env{}))
+	// Many more logins in the life of the process than max_pending: each
+	// ends (denied) before the next starts.
+	for i := range 10 {
+		if resp, body := s.browser().startLogin("alice@example.org"); resp.StatusCode != http.StatusOK {
+			t.Fatalf("login %d with max_pending 2: %d\n%.200s", i, resp.StatusCode, body)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for svc.Pending() != 0 && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+	}
+}
+
+func TestALoginIsApprovedInARealXMPPClient(t *testing.T) {
+	p := xmpptest.NewServer(t, xmpptest.Config{})
+	alice := p.NewUser(t, "alice", xmpptest.Approve)
+	comp, err := xepauth.New(xepauth.Config{Server: p.ComponentAddr, Domain: p.ComponentDomain, Secret: p.ComponentSecret}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	comp.Start()
+	t.Cleanup(func() { _ = comp.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := comp.WaitConnected(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s := newTestSite(t, testGate(t, testService(t, comp, nil), Config{}, Env{}))
+	b := s.browser()
+	if resp, body := b.startLogin(alice.JID.Bare().String()); resp.StatusCode != http.StatusOK {
+		t.Fatalf("the waiting page: %d\n%s", resp.StatusCode, body)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		state, cookie := b.poll()
+		if state == "approved" && cookie {
+			break
+		}
+		if state != "pending" || time.Now().After(deadline) {
+			t.Fatalf("the login ended %s", state)
+		}
+	}
+	if resp, body := b.do("GET", b.base, "/page", nil); resp.StatusCode != http.StatusOK || body != "hello "+alice.JID.Bare().String() {
+		t.Errorf("with the session: %d %q", resp.StatusCode, body)
+	}
+}

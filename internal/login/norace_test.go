@@ -1,0 +1,5 @@
+//go:build bench && !race
+
+package login
+
+const raceEnabled = false

@@ -1,0 +1,96 @@
+package login
+
+import (
+	"net/http"
+	"strings"
+)
+
+// A CORS preflight is an OPTIONS request that a browser sends, without
+// credentials, before a cross-origin call. Anyone can send a request of
+// that shape, so by default one without a session gets the gate's 401,
+// with no CORS headers: the browser then refuses the real call, which is
+// right, since there is no session to make it with. With pass_preflight
+// the upstream answers it, and gets no more than a preflight is: the path,
+// without query string or body, never an upgrade, and only the CORS part
+// of its answer comes back.
+
+// isCORSPreflight tells a CORS preflight: the browser asks whether the
+// real request may be sent, and sends no credentials with it.
+func isCORSPreflight(r *http.Request) bool {
+	return r.Method == http.MethodOptions &&
+		r.Header.Get("Origin") != "" &&
+		r.Header.Get("Access-Control-Request-Method") != "" &&
+		len(r.Header.Values("Authorization")) == 0
+}
+
+// servePreflight answers a preflight without a session.
+func (g *Gate) servePreflight(w http.ResponseWriter, r *http.Request, next Handler) error {
+	if !g.cfg.PassPreflight || isUpgradeRequest(r) {
+		return g.scriptUnauthorized(w)
+	}
+	deleteHeader(r.Header, g.cfg.UserHeader)
+	// A preflight carries no credentials, and the upstream must get
+	// nothing it could act on.
+	for _, name := range []string{"Cookie", "Authorization", "Upgrade", "Connection", "Content-Length", "Transfer-Encoding", "Content-Type"} {
+		r.Header.Del(name)
+	}
+	r.URL.RawQuery = ""
+	r.URL.ForceQuery = false
+	r.Body = http.NoBody
+	r.ContentLength = 0
+	r.TransferEncoding = nil
+	return next.ServeHTTP(&preflightWriter{w: w}, r)
+}
+
+// preflightWriter passes on only what a preflight answer is: a final
+// status and the headers that govern CORS. An upstream that does not look
+// at the method (a file server, a legacy PHP script) would answer with the
+// page itself, which must not get out. It offers no way to the connection
+// underneath (no Unwrap, no Hijack, no Flush), so that no handler can turn
+// the exchange into a tunnel.
+type preflightWriter struct {
+	w     http.ResponseWriter
+	wrote bool
+}
+
+// Header implements http.ResponseWriter.
+func (p *preflightWriter) Header() http.Header { return p.w.Header() }
+
+// WriteHeader implements http.ResponseWriter. An informational status
+// (101 Switching Protocols above all) is no answer to a preflight: it
+// becomes 502.
+func (p *preflightWriter) WriteHeader(status int) {
+	if p.wrote {
+		return
+	}
+	p.wrote = true
+	h := p.w.Header()
+	for k := range h {
+		if !preflightHeader(k) {
+			delete(h, k)
+		}
+	}
+	if status < 200 {
+		status = http.StatusBadGateway
+	}
+	h.Set("Content-Length", "0")
+	p.w.WriteHeader(status)
+}
+
+// Write discards the body: a preflight answer has none worth passing.
+func (p *preflightWriter) Write(b []byte) (int, error) {
+	if !p.wrote {
+		p.WriteHeader(http.StatusOK)
+	}
+	return len(b), nil
+}
+
+func preflightHeader(name string) bool {
+	switch k := http.CanonicalHeaderKey(name); {
+	case strings.HasPrefix(k, "Access-Control-"):
+		return true
+	case k == "Vary" || k == "Allow" || k == "Date" || k == "Server":
+		return true
+	}
+	return false
+}
