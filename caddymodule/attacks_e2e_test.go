@@ -260,6 +260,10 @@ func TestABrowserScriptWithoutASessionGetsNoPasswordDialog(t *testing.T) {
 		{"Sec-Fetch-Mode", "same-origin"},
 		{"Sec-Fetch-Mode", "no-cors"},
 		{"Origin", "https://app.example"},
+		// On plain HTTP a browser sends no Fetch Metadata, and no Origin
+		// with a same-origin GET: its User-Agent tells it.
+		{"User-Agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Safari/537.36", "Accept", "*/*"},
+		{"User-Agent", "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0", "Accept", "image/avif,image/webp,*/*"},
 		preflight(""),
 	} {
 		method := "GET"
@@ -648,16 +652,28 @@ func TestOnASiteThatAnswersAnyHostTheHostHeaderNamesNoSite(t *testing.T) {
 		t.Fatalf("bob was asked about %s", req.URL)
 	}
 	// With site_name, the site names itself.
+	// site_name names the site in the text, but the URL in the message
+	// would still be on the visitor's Host: refused all the same.
 	catchAll("The Wiki")
+	b = s.browser()
+	token = b.formToken()
+	resp, body = b.do("POST", "/.xmpp-auth/login", url.Values{"jid": {"bob@localhost"}, "return": {"/"}, "csrf": {token}}, "Host", "bank.example")
+	if resp.StatusCode != http.StatusMisdirectedRequest {
+		t.Errorf("a login with Host: bank.example on a catch-all site with site_name: %d\n%.300s", resp.StatusCode, body)
+	}
+	if req, ok := nextRequestWithin(bob, 300*time.Millisecond); ok {
+		t.Fatalf("bob was asked about %s", req.URL)
+	}
+	// A host the site names is asked, by the site's name.
+	s.loadTweaked(options{}, func(tw tweak) { tw.gate["site_name"] = "The Wiki" })
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		b := s.browser()
-		resp, body := b.submit("bob@localhost", "/")
+		resp, body := s.browser().submit("bob@localhost", "/")
 		if resp.StatusCode == http.StatusOK {
 			break
 		}
 		if resp.StatusCode != http.StatusServiceUnavailable || time.Now().After(deadline) {
-			t.Fatalf("a login on a catch-all site with site_name: %d\n%.300s", resp.StatusCode, body)
+			t.Fatalf("a login on a named host: %d\n%.300s", resp.StatusCode, body)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -762,5 +778,84 @@ func TestOnEjabberdARespelledNameCannotLogInAsAnotherAccount(t *testing.T) {
 	}
 	if _, hits := s.upstream.lastRequest(); hits != 0 {
 		t.Error("the upstream was reached as x当@localhost")
+	}
+}
+
+func TestATrailerNamedAsTheUserHeaderNeverReachesTheUpstream(t *testing.T) {
+	s := newSite(t)
+	// An upstream that reads the body to its end and reports the
+	// trailers it got.
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		fmt.Fprintf(w, "%q %q", r.Header.Values("X-Forwarded-User"), r.Trailer)
+	}))
+	t.Cleanup(up.Close)
+	s.loadTweaked(options{}, func(tw tweak) { tw.proxyTo(strings.TrimPrefix(up.URL, "http://")) })
+	c, err := net.Dial("tcp", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(c, "POST /trailer HTTP/1.1\r\nHost: %s\r\nCookie: xmpp_auth=%s\r\nTransfer-Encoding: chunked\r\nTrailer: X-Forwarded-User, X_Forwarded_User\r\nTE: trailers\r\n\r\n"+
+		"4\r\nabcd\r\n0\r\nX-Forwarded-User: evil@localhost\r\nX_Forwarded_User: evil@localhost\r\nX-Other: kept\r\n\r\n", s.addr, aliceCookie(t))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || strings.Contains(string(body), "evil") || !strings.Contains(string(body), `"alice@localhost"`) {
+		t.Errorf("the upstream saw: %d %s", resp.StatusCode, body)
+	}
+}
+
+func TestTheAuthAPIReadsTheForwardedHeaderToo(t *testing.T) {
+	s := apiSite(t, "", false)
+	for _, fwd := range []string{"for=203.0.113.5", `for="[2001:db8::1]:4711";proto=https`, "for=10.0.0.1, for=203.0.113.5", "for=unknown", "for=_hidden"} {
+		status, body, _ := s.call("/auth?"+djangoQuery("alice@localhost", "example.org", "GET", "5", "abcd"), "Forwarded", fwd)
+		if status != http.StatusForbidden {
+			t.Errorf("Forwarded: %s: %d %s, want 403", fwd, status, body)
+		}
+	}
+	if status, body, _ := s.call("/auth?jid=bad", "Forwarded", "for=10.1.2.3;proto=http"); status != http.StatusBadRequest {
+		t.Errorf("Forwarded: for=10.1.2.3: %d %s, want 400 (admitted, then a bad jid)", status, body)
+	}
+}
+
+func TestALinkOnAnotherSiteCannotLogTheVisitorOut(t *testing.T) {
+	s := newSite(t)
+	s.load(options{})
+	cookie := aliceCookie(t)
+	b := s.browser()
+	loggedIn := func() bool {
+		resp, _ := b.get("/page", cookie)
+		return resp.StatusCode == http.StatusOK
+	}
+	const firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0"
+	for name, hdr := range map[string][]string{
+		"a link, on HTTPS":            {"Sec-Fetch-Site", "cross-site", "Sec-Fetch-Mode", "navigate", "Accept", "text/html"},
+		"a link, on plain HTTP":       {"Referer", "http://evil.example/", "Accept", "text/html", "User-Agent", firefox},
+		"an image, on plain HTTP":     {"Referer", "http://evil.example/", "Accept", "image/*", "User-Agent", firefox},
+		"a link without referrer":     {"Accept", "text/html", "User-Agent", firefox},
+		"a form posted from the site": {"Origin", "http://evil.example", "Sec-Fetch-Site", "cross-site"},
+	} {
+		method := "GET"
+		if name == "a form posted from the site" {
+			method = "POST"
+		}
+		resp, body := b.do(method, "/.xmpp-auth/logout", nil, append([]string{"Cookie", "xmpp_auth=" + cookie}, hdr...)...)
+		if !loggedIn() {
+			t.Fatalf("%s logged the visitor out (%d)", name, resp.StatusCode)
+		}
+		if strings.Contains(hdr[len(hdr)-1], "text/html") || name == "a link without referrer" {
+			if !strings.Contains(body, `action="/.xmpp-auth/logout"`) {
+				t.Errorf("%s: no page with a button to log out:\n%.300s", name, body)
+			}
+		}
+	}
+	// The site's own link, and its button, do.
+	if resp, _ := b.do("GET", "/.xmpp-auth/logout", nil, "Cookie", "xmpp_auth="+cookie, "Referer", b.base+"/page", "Accept", "text/html"); resp.StatusCode != http.StatusOK || loggedIn() {
+		t.Errorf("the site's own logout link: %d, still logged in: %v", resp.StatusCode, loggedIn())
 	}
 }

@@ -68,9 +68,9 @@ type Handler struct {
 	// to the site.
 	CookieSameSite string `json:"cookie_same_site,omitempty"`
 	// SiteName names the site in the XMPP message and on the pages.
-	// Default: the request's host, when a host matcher of the server names
-	// it; on a site that answers any host, logins are refused until
-	// site_name is set, since the Host header is the visitor's choice.
+	// Default: the request's host. (Logins are asked only for hosts a host
+	// matcher of the server names, whatever this says: the message also
+	// carries the URL, on the request's host.)
 	SiteName string `json:"site_name,omitempty"`
 	// Language is the site's default language, for the pages and the XMPP
 	// message: each request gets the best of its Accept-Language among the

@@ -187,7 +187,8 @@ func TestLogoutRevokesTheSessionEverywhere(t *testing.T) {
 		t.Fatalf("before logout: %d", resp.StatusCode)
 	}
 
-	resp, body := b.do("GET", "/.xmpp-auth/logout", nil, "Cookie", "xmpp_auth="+cookie)
+	// The site's own logout link: the browser names the page it was on.
+	resp, body := b.do("GET", "/.xmpp-auth/logout", nil, "Cookie", "xmpp_auth="+cookie, "Referer", b.base+"/page")
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "You are logged out") {
 		t.Fatalf("logout: %d\n%s", resp.StatusCode, body)
 	}

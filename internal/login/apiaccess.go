@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
+	"net"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -61,6 +62,31 @@ func (a *API) callerAddresses(r *http.Request) []string {
 		for _, v := range r.Header.Values(name) {
 			for _, a := range strings.Split(v, ",") {
 				out = append(out, strings.TrimSpace(a))
+			}
+		}
+	}
+	return append(out, forwardedFor(r.Header.Values("Forwarded"))...)
+}
+
+// forwardedFor reads the for= addresses of Forwarded headers (RFC 7239
+// §4): "for=192.0.2.60;proto=http, for=\"[2001:db8::1]:4711\"". An address
+// that is a name, "unknown" or an obfuscated one ("_hidden") is returned as
+// it is, and then allowed by no network: a proxy that hides its client
+// hides it from the API too.
+func forwardedFor(values []string) []string {
+	var out []string
+	for _, v := range values {
+		for _, elem := range strings.Split(v, ",") {
+			for _, pair := range strings.Split(elem, ";") {
+				k, val, ok := strings.Cut(strings.TrimSpace(pair), "=")
+				if !ok || !strings.EqualFold(strings.TrimSpace(k), "for") {
+					continue
+				}
+				val = strings.Trim(strings.TrimSpace(val), `"`)
+				if host, _, err := net.SplitHostPort(val); err == nil {
+					val = host
+				}
+				out = append(out, strings.Trim(val, "[]"))
 			}
 		}
 	}

@@ -289,7 +289,7 @@ func (g *Gate) basicPass(w http.ResponseWriter, r *http.Request, next Handler, b
 // script a 401 without challenge, since the Basic prompt would invite a
 // password.
 func (g *Gate) basicUnauthorized(w http.ResponseWriter, r *http.Request, msg string) error {
-	if wantsHTML(r) && !isUpgradeRequest(r) || fromBrowserScript(r) {
+	if wantsHTML(r) && !isUpgradeRequest(r) || fromBrowser(r) {
 		return g.challenge(w, r)
 	}
 	w.Header().Set("WWW-Authenticate", `Basic realm="xmpp"`)

@@ -47,6 +47,9 @@ func (g *Gate) serveGate(w http.ResponseWriter, r *http.Request, name string) er
 		}
 		return g.status(w, r)
 	case "logout":
+		if !g.logoutIsOwn(r) {
+			return g.renderPage(w, r, http.StatusOK, page{Kind: "logout", Return: "/"})
+		}
 		return g.logout(w, r)
 	}
 	return g.renderPage(w, r, http.StatusNotFound, page{Kind: "notfound", Return: "/"})
@@ -355,6 +358,26 @@ const maxJIDLen = 512
 type errBadJID string
 
 func (e errBadJID) Error() string { return string(e) }
+
+// logoutIsOwn reports whether a logout comes from this site, or from a
+// client that is no browser: a link on another site (or an image there)
+// must not log the visitor out. A POST must come from this site (Origin);
+// a browser's GET, from a page of this site (Sec-Fetch-Site, or, where
+// the browser sends no Fetch Metadata, the Referer). Other GETs get a page
+// with a button that posts.
+func (g *Gate) logoutIsOwn(r *http.Request) bool {
+	if r.Method == http.MethodPost {
+		return sameOrigin(r) && r.Header.Get("Sec-Fetch-Site") != "cross-site"
+	}
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" {
+		return site == "same-origin" || site == "none" // none: typed in the address bar
+	}
+	if ref := r.Header.Get("Referer"); ref != "" {
+		u, err := url.Parse(ref)
+		return err == nil && strings.EqualFold(u.Host, r.Host)
+	}
+	return !fromBrowser(r) && !wantsHTML(r)
+}
 
 // sameOrigin refuses a login form posted from another site: browsers send
 // Origin with every POST, so a missing one means a non-browser client,

@@ -43,8 +43,8 @@ type Config struct {
 	// PathPrefix is where the gate serves its own pages. Default:
 	// /.xmpp-auth/.
 	PathPrefix string
-	// SiteName names the site to the visitor. Default: the request's host,
-	// when the server names it (Env.HostNamed).
+	// SiteName names the site to the visitor. Default: the request's
+	// host.
 	SiteName string
 	// Language is the site's default language. Default: en.
 	Language string
@@ -200,6 +200,7 @@ func (g *Gate) pass(r *http.Request, jid string) {
 	deleteHeader(r.Header, g.cfg.UserHeader)
 	r.Header.Set(g.cfg.UserHeader, jid)
 	g.stripGateCookies(r.Header)
+	scrubTrailers(r, g.cfg.UserHeader)
 }
 
 // challenge answers a request without a session: browsers get the login
@@ -215,7 +216,7 @@ func (g *Gate) challenge(w http.ResponseWriter, r *http.Request) error {
 		resend := r.Method != http.MethodGet && r.Method != http.MethodHead
 		return g.renderPage(w, r, http.StatusUnauthorized, page{Kind: "login", Return: g.returnPath(r), Resend: resend})
 	}
-	if fromBrowserScript(r) {
+	if fromBrowser(r) {
 		return g.scriptUnauthorized(w)
 	}
 	w.Header().Set("WWW-Authenticate", `Basic realm="xmpp"`)
@@ -223,8 +224,8 @@ func (g *Gate) challenge(w http.ResponseWriter, r *http.Request) error {
 	return statusError(http.StatusUnauthorized, "log in with your XMPP address")
 }
 
-// scriptUnauthorized answers a browser's script (fetch, XHR, a CORS
-// preflight) that has no session: 401 without a Basic challenge, since a
+// scriptUnauthorized answers a browser's request for something other than
+// a page (fetch, XHR, an image, a CORS preflight) that has no session: 401 without a Basic challenge, since a
 // browser answers that challenge with its password dialog, and what the
 // person types there would be sent to their XMPP account as the "code"
 // (XEP-0070 v1.0.2 §6.4 warns of exactly this). The body says where to log
@@ -243,15 +244,19 @@ type loginRequired struct {
 	Login string `json:"login"` // the login page's path on this site
 }
 
-// fromBrowserScript tells a request a browser makes for a script, not a
-// navigation: browsers send Sec-Fetch-Mode (cors, no-cors, same-origin,
-// websocket) with every request, and Origin with cross-origin ones and
-// with every non-GET. API clients send neither.
-func fromBrowserScript(r *http.Request) bool {
+// fromBrowser tells a request a browser makes, other than a navigation to
+// a page (which gets the login page): a script's fetch or XHR, an image,
+// a style sheet. Browsers send Sec-Fetch-Mode (cors, no-cors,
+// same-origin, websocket), but only to secure origins; Origin, but not
+// with a same-origin GET; and always a User-Agent that begins with
+// "Mozilla/", which API clients (curl, HTTP libraries) do not send. A
+// browser answers a Basic challenge with its password dialog, so none of
+// these gets one.
+func fromBrowser(r *http.Request) bool {
 	if m := r.Header.Get("Sec-Fetch-Mode"); m != "" && m != "navigate" {
 		return true
 	}
-	return r.Header.Get("Origin") != ""
+	return r.Header.Get("Origin") != "" || strings.HasPrefix(r.Header.Get("User-Agent"), "Mozilla/")
 }
 
 // forbidden answers a visitor who is logged in but may not use this site
@@ -267,18 +272,21 @@ func (g *Gate) forbidden(w http.ResponseWriter, r *http.Request, jid string) err
 	return statusError(http.StatusForbidden, jid+" may not use this site")
 }
 
-// hostNamesSite reports whether r's host may name the site in an XMPP
-// message: site_name is set, or a host matcher of the server names it. On
-// a site that answers any host, the Host header is the visitor's choice:
-// anyone could have a person asked to log in to "bank.example". The
-// operator is told once.
+// hostNamesSite reports whether r's host may be named in an XMPP message:
+// a host matcher of the server names it. The message and its <confirm/>
+// carry the URL the login is for, on that host; on a site that answers
+// any host, the Host header is the visitor's choice, and anyone could
+// have a person asked to log in to "https://bank.example/" (site_name
+// names the site in the text, but cannot vouch for the URL). The operator
+// is told once.
 func (g *Gate) hostNamesSite(r *http.Request) bool {
-	if g.cfg.SiteName != "" || g.env.HostNamed(r) {
+	if g.env.HostNamed(r) {
 		return true
 	}
 	if g.warned.CompareAndSwap(false, true) {
 		g.log.Warn("refused a login for a host that no host matcher of this server names: on a site that answers any host, "+
-			"the Host header would name the site in the XMPP message; set site_name for such a site",
+			"the Host header, which the visitor chooses, would be the URL in the XMPP message; name the site's hosts "+
+			"(a site address, or a host matcher)",
 			zap.String("host", r.Host), zap.String("remote_ip", r.RemoteAddr))
 	}
 	return false

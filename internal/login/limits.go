@@ -14,9 +14,12 @@ import (
 // state. The limits count logins that are still waiting ("open") and
 // logins started within a window:
 //
-//   - per address and client network: open at once, and started per
-//     window. Counting the window per network, not per address alone,
-//     keeps a stranger from using up the owner's window from elsewhere.
+//   - per address and client network, the network being wide here (an
+//     IPv4 /24, an IPv6 /48): open at once, and started per window.
+//     Counting per network, not per address alone, keeps a stranger from
+//     using up the owner's logins from elsewhere; counting wide networks
+//     makes "elsewhere" cost a stranger several networks, not a few
+//     addresses of one.
 //   - per address from every network: open at once only, so that a
 //     person is never asked more than a few times at once, while a
 //     stranger cannot hold the address's logins beyond their own timeout.
@@ -212,8 +215,19 @@ func (l *limiter) set(lim Limits) {
 	l.lim = lim
 }
 
-// jidNetKey names the counter of one address from one network.
-func jidNetKey(jid string, n network) string { return jid + "\x00" + n.key }
+// jidNetKey names the counter of one address from the wide network of ip
+// (an IPv4 /24, an IPv6 /48).
+func jidNetKey(jid, ip string) string {
+	bits := 48
+	a, err := netip.ParseAddr(ip)
+	if err == nil && a.Unmap().Is4() {
+		a, bits = a.Unmap(), 24
+	}
+	if p, err := a.WithZone("").Prefix(bits); err == nil {
+		return jid + "\x00" + p.String()
+	}
+	return jid + "\x00" + ip
+}
 
 // acquire admits a new login for jid from ip, or says which limit it hits.
 // Every successful acquire must be followed by one release with the same
@@ -242,7 +256,7 @@ func (l *limiter) acquire(jid, ip string, now time.Time) error {
 		ipCounters[i] = c
 	}
 	all := l.jids.peek(jid, now, l.lim.Window)
-	here := l.jids.peek(jidNetKey(jid, nets[0]), now, l.lim.Window)
+	here := l.jids.peek(jidNetKey(jid, ip), now, l.lim.Window)
 	if all.open >= l.lim.PerJIDAllOpen || here.open >= l.lim.PerJIDOpen || len(here.recent) >= l.lim.PerJIDWindow {
 		return errTooManyForJID
 	}
@@ -290,5 +304,5 @@ func (l *limiter) release(jid, ip string) {
 		l.ips.closed(n.key)
 	}
 	l.jids.closed(jid)
-	l.jids.closed(jidNetKey(jid, nets[0]))
+	l.jids.closed(jidNetKey(jid, ip))
 }

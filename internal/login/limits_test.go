@@ -21,7 +21,10 @@ func TestLimiterHoldsEveryLimit(t *testing.T) {
 		if err := l.acquire("a@x", "192.0.2.1", now); !errors.Is(err, errTooManyForJID) {
 			t.Fatalf("fourth open login: %v", err)
 		}
-		if err := l.acquire("a@x", "192.0.2.2", now); err != nil {
+		if err := l.acquire("a@x", "192.0.2.2", now); !errors.Is(err, errTooManyForJID) {
+			t.Fatalf("from another address of the same /24: %v", err)
+		}
+		if err := l.acquire("a@x", "198.51.100.2", now); err != nil {
 			t.Fatalf("from another network: %v", err)
 		}
 		l.release("a@x", "192.0.2.1")
@@ -32,15 +35,15 @@ func TestLimiterHoldsEveryLimit(t *testing.T) {
 	t.Run("four open logins for one address from every network", func(t *testing.T) {
 		l := newLimiter(testLimits)
 		for i := range 4 {
-			if err := l.acquire("a@x", fmt.Sprintf("192.0.2.%d", i), now); err != nil {
+			if err := l.acquire("a@x", fmt.Sprintf("10.%d.0.1", i), now); err != nil {
 				t.Fatalf("login %d: %v", i, err)
 			}
 		}
-		if err := l.acquire("a@x", "192.0.2.99", now); !errors.Is(err, errTooManyForJID) {
+		if err := l.acquire("a@x", "10.99.0.1", now); !errors.Is(err, errTooManyForJID) {
 			t.Fatalf("fifth open login, from a fifth network: %v", err)
 		}
-		l.release("a@x", "192.0.2.0")
-		if err := l.acquire("a@x", "192.0.2.99", now); err != nil {
+		l.release("a@x", "10.0.0.1")
+		if err := l.acquire("a@x", "10.99.0.1", now); err != nil {
 			t.Fatalf("after one ended: %v", err)
 		}
 	})
@@ -55,10 +58,10 @@ func TestLimiterHoldsEveryLimit(t *testing.T) {
 		if err := l.acquire("a@x", "192.0.2.1", now.Add(time.Minute)); !errors.Is(err, errTooManyForJID) {
 			t.Fatalf("sixth in the window: %v", err)
 		}
-		if err := l.acquire("a@x", "192.0.2.2", now.Add(time.Minute)); err != nil {
+		if err := l.acquire("a@x", "198.51.100.2", now.Add(time.Minute)); err != nil {
 			t.Fatalf("the owner, from another network, in the same window: %v", err)
 		}
-		l.release("a@x", "192.0.2.2")
+		l.release("a@x", "198.51.100.2")
 		if err := l.acquire("a@x", "192.0.2.1", now.Add(10*time.Minute)); err != nil {
 			t.Fatalf("after the window: %v", err)
 		}
@@ -146,6 +149,23 @@ func TestRefusedRequestsLeaveNothingBehind(t *testing.T) {
 	}
 	if len(l.jids.m) != 2 || len(l.ips.m) != 1 {
 		t.Errorf("%d address and %d network counters after 1000 refusals, want 2 and 1", len(l.jids.m), len(l.ips.m))
+	}
+}
+
+func TestAnAddressIsCountedPerWideNetworkOfItsAskers(t *testing.T) {
+	now := time.Unix(1e9, 0)
+	l := newLimiter(testLimits)
+	// Three open from one IPv6 /48, whatever /64s they come from.
+	for i := range 3 {
+		if err := l.acquire("a@x", fmt.Sprintf("2001:db8:1:%x::1", i), now); err != nil {
+			t.Fatalf("login %d: %v", i, err)
+		}
+	}
+	if err := l.acquire("a@x", "2001:db8:1:ff::1", now); !errors.Is(err, errTooManyForJID) {
+		t.Errorf("a fourth from another /64 of the same /48: %v", err)
+	}
+	if err := l.acquire("a@x", "2001:db8:2::1", now); err != nil {
+		t.Errorf("from another /48: %v", err)
 	}
 }
 

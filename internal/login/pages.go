@@ -32,7 +32,7 @@ func newPageTemplate() *template.Template {
 
 // page is what a gate page shows: the data of the template page.html
 // (documented in the README, under "Languages and templates"). Kind picks
-// the page: login, wait, resume, denied, timeout, unreachable, notallowed, busy,
+// the page: login, wait, resume, logout, denied, timeout, unreachable, notallowed, busy,
 // forbidden, loggedout, expired, notfound.
 type page struct {
 	Kind    string
@@ -202,6 +202,7 @@ func samplePages() []page {
 		add("busy", func(p *page) { p.Limit = limit })
 	}
 	add("forbidden", nil)
+	add("logout", nil)
 	add("loggedout", nil)
 	add("expired", nil)
 	add("notfound", nil)

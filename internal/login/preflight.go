@@ -30,8 +30,10 @@ func (g *Gate) servePreflight(w http.ResponseWriter, r *http.Request, next Handl
 	}
 	deleteHeader(r.Header, g.cfg.UserHeader)
 	// A preflight carries no credentials, and the upstream must get
-	// nothing it could act on.
-	for _, name := range []string{"Cookie", "Authorization", "Upgrade", "Connection", "Content-Length", "Transfer-Encoding", "Content-Type"} {
+	// nothing it could act on: no body, no upgrade, and none of the
+	// headers frameworks read as another method or path.
+	for _, name := range []string{"Cookie", "Authorization", "Upgrade", "Connection", "Content-Length", "Transfer-Encoding", "Content-Type",
+		"X-Http-Method-Override", "X-Http-Method", "X-Method-Override", "X-Original-Url", "X-Rewrite-Url"} {
 		r.Header.Del(name)
 	}
 	r.URL.RawQuery = ""

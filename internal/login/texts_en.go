@@ -14,6 +14,7 @@ var textsEN = map[string]string{
 	"title_busy":        "Please wait",
 	"title_forbidden":   "Access denied",
 	"title_loggedout":   "Logged out",
+	"title_logout":      "Log out",
 	"title_expired":     "Login expired",
 	"title_notfound":    "Not found",
 
@@ -44,6 +45,7 @@ var textsEN = map[string]string{
 	"busy_hint":        "Nothing was sent to your XMPP client. Please wait a few minutes, then try again.",
 	"forbidden":        "You are logged in as {jid}, who may not use this site.",
 	"loggedout":        "You are logged out.",
+	"logout_confirm":   "Do you want to log out of {site}?",
 	"expired":          "This login is no longer in progress.",
 	"notfound":         "There is nothing here.",
 

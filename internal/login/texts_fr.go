@@ -17,6 +17,7 @@ var textsFR = map[string]string{
 	"title_busy":        "Veuillez patienter",
 	"title_forbidden":   "Accès refusé",
 	"title_loggedout":   "Déconnexion",
+	"title_logout":      "Se déconnecter",
 	"title_expired":     "Demande expirée",
 	"title_notfound":    "Page introuvable",
 
@@ -47,6 +48,7 @@ var textsFR = map[string]string{
 	"busy_hint":        "Rien n'a été envoyé à votre client XMPP. Patientez quelques minutes, puis réessayez.",
 	"forbidden":        "Votre session est ouverte avec l'adresse {jid}, qui n'a pas accès à ce site.",
 	"loggedout":        "Votre session est fermée.",
+	"logout_confirm":   "Voulez-vous vous déconnecter de {site}\u202f?",
 	"expired":          "Cette demande de connexion n'est plus en cours.",
 	"notfound":         "Cette page n'existe pas.",
 

@@ -1,6 +1,7 @@
 package login
 
 import (
+	"io"
 	"net/http"
 	"strings"
 )
@@ -51,6 +52,35 @@ func deleteHeader(h http.Header, name string) {
 		return
 	}
 	h["Connection"] = kept
+}
+
+// scrubTrailers removes the user header, in every spelling, from r's
+// trailers, which arrive after the body: a backend that merges trailers
+// into its headers (Apache's MergeTrailers, Tomcat's allowed trailer
+// headers) would read a client's trailer named so as the header. They are
+// removed as the body ends, before the proxy passes them on.
+func scrubTrailers(r *http.Request, name string) {
+	deleteHeader(r.Trailer, name)
+	if r.Body == nil || r.Body == http.NoBody {
+		return
+	}
+	r.Body = &trailerScrubber{ReadCloser: r.Body, r: r, name: name}
+}
+
+// trailerScrubber is a request body that scrubs the request's trailers
+// once it has been read to its end: net/http fills them in then.
+type trailerScrubber struct {
+	io.ReadCloser
+	r    *http.Request
+	name string
+}
+
+func (t *trailerScrubber) Read(p []byte) (int, error) {
+	n, err := t.ReadCloser.Read(p)
+	if err == io.EOF {
+		deleteHeader(t.r.Trailer, t.name)
+	}
+	return n, err
 }
 
 // sameHeaderName reports whether a and b name the same header for a

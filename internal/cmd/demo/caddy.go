@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net"
+	"slices"
 	"path/filepath"
 
 	"github.com/caddyserver/caddy/v2"
@@ -51,9 +53,10 @@ func caddyConfig(listen, upstreamAddr, storageDir, componentAddr, componentDomai
 				// leaving them on only earns a warning for each.
 				"protocols": []string{"h1"},
 				"routes": []obj{{
+					// The hosts the demo answers: a login is asked only
+					// for a host the server names.
+					"match": []obj{{"host": demoHosts(listen)}},
 					"handle": []obj{
-						// The demo answers any host name (127.0.0.1,
-						// localhost, …), so it names itself.
 						{"handler": "xmpp_auth", "allow": []string{userDomain}, "site_name": "the xepauth demo"},
 						{"handler": "reverse_proxy", "upstreams": []obj{{"dial": upstreamAddr}}},
 					},
@@ -66,6 +69,16 @@ func caddyConfig(listen, upstreamAddr, storageDir, componentAddr, componentDomai
 		return nil, fmt.Errorf("encode the Caddy config: %w", err)
 	}
 	return b, nil
+}
+
+// demoHosts are the names a browser may reach the demo by: its listen
+// address's host, and the loopback names.
+func demoHosts(listen string) []string {
+	hosts := []string{"127.0.0.1", "localhost", "::1"}
+	if h, _, err := net.SplitHostPort(listen); err == nil && h != "" && !slices.Contains(hosts, h) {
+		hosts = append(hosts, h)
+	}
+	return hosts
 }
 
 // startCaddy runs Caddy in this process with the demo config.
