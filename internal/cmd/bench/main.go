@@ -1,12 +1,15 @@
-// Command bench runs the benchmarks of issue 5 and prints one table:
-// figure, value, baseline, ratio, bar, pass or fail.
+// Command bench measures what a user of the gate feels, each figure beside
+// a baseline measured in the same run, and prints one table: figure,
+// value, baseline, ratio, bar, pass or fail (docs/performance.md).
 //
 //	go run ./internal/cmd/bench
 //
 // Run it from the repository. Each figure runs as go test in a child
-// process (Prosody must be installed for figures 4 and 5, as for the
-// tests); a figure this command cannot measure prints "not measured" with
-// the reason, never a number. It exits 1 when a measured bar fails.
+// process, with the bench build tag that keeps the figures out of go test
+// ./... (Prosody must be installed, as for the tests); a figure this
+// command cannot measure prints "not measured" with the reason, never a
+// number. Figures without a bar are information. It exits 1 when a
+// measured bar fails.
 package main
 
 import (
@@ -121,15 +124,16 @@ func median(v []float64) float64 {
 	return v[len(v)/2]
 }
 
-// cookieCheck is figure 1: BenchmarkSessionCheck against the bare
-// HMAC-SHA256 of the same bytes, each run count times, alternating, so
-// that both see the same machine.
+// cookieCheck is figure 1, for information: BenchmarkSessionCheck against
+// the bare HMAC-SHA256 of the same bytes, each run count times,
+// alternating, so that both see the same machine. What a user feels is
+// figure 2.
 func cookieCheck(count int) []row {
-	const fig, bar = "1. cookie check (parse, HMAC, expiry, revocation)", "≤ 1 µs/op, ≤ 2 allocs/op"
+	const fig, bar = "1. cookie check (parse, HMAC, expiry, revocation)", "information"
 	var outs strings.Builder
 	for range count {
 		for _, args := range [][]string{
-			{"-run", "^$", "-bench", "^BenchmarkSessionCheck$", "-benchmem", "-count", "1", "./caddymodule"},
+			{"-run", "^$", "-bench", "^BenchmarkSessionCheck$", "-benchmem", "-count", "1", "./internal/login"},
 			{"-run", "^$", "-bench", "^BenchmarkHMACSHA256$/^reset$", "-benchmem", "-count", "1", "./internal/session"},
 		} {
 			out, err := goTest(nil, args...)
@@ -147,7 +151,7 @@ func cookieCheck(count int) []row {
 	}
 	return []row{
 		{fig, fmt.Sprintf("%.0f ns/op, %.0f allocs/op", ours[0], ours[1]), fmt.Sprintf("HMAC-SHA256 %.0f ns/op", hmac[0]),
-			fmt.Sprintf("%.2f×", ours[0]/hmac[0]), bar, passFail(ours[0] <= 1000 && ours[1] <= 2)},
+			fmt.Sprintf("%.2f×", ours[0]/hmac[0]), bar, "-"},
 	}
 }
 
@@ -157,7 +161,7 @@ func pendingMemory(n int) row {
 	fig := fmt.Sprintf("4. heap per pending login (%d)", n)
 	const bar = "≤ 4096 B heap each"
 	out, err := goTest([]string{"XEPAUTH_PENDING_LOGINS=" + strconv.Itoa(n), "XEPAUTH_PENDING_LIMIT=4096"},
-		"-count=1", "-run", "^TestPendingLoginMemory$", "-v", "./caddymodule")
+		"-tags", "bench", "-count=1", "-run", "^TestPendingLoginMemory$", "-v", "./internal/login")
 	m := regexp.MustCompile(`pending logins: (\d+), heap (-?\d+) bytes each, goroutine stacks (-?\d+) bytes each`).FindStringSubmatch(out)
 	if m == nil {
 		if err == nil {
@@ -174,7 +178,7 @@ func pendingMemory(n int) row {
 func outcomeLatency(n int) row {
 	const fig, bar = "5. outcome latency p99 (answer sent → page knows)", "p99 ≤ 50 ms"
 	out, err := goTest([]string{"XEPAUTH_OUTCOME_SAMPLES=" + strconv.Itoa(n)},
-		"-count=1", "-run", "^TestOutcomeLatencyP99$", "-v", "./caddymodule")
+		"-tags", "bench", "-count=1", "-run", "^TestOutcomeLatencyP99$", "-v", "./caddymodule")
 	m := regexp.MustCompile(`outcome latency: samples (\d+) p50_us (\d+) p99_us (\d+)`).FindStringSubmatch(out)
 	if err != nil || m == nil {
 		if err == nil {
