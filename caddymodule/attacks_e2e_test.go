@@ -80,7 +80,7 @@ func TestAUserHeaderSpelledWithDotsOrUnderscoresNeverReachesTheUpstream(t *testi
 		tw.server["expected_underscore_headers"] = []string{"X_Forwarded_User"}
 	})
 	b := s.browser()
-	resp, _ := b.get("/page", aliceCookie(t), "X.Forwarded.User", "admin@localhost", "X_Forwarded_User", "admin@localhost")
+	resp, _ := getAs(b, "/page", aliceCookie(t), "X.Forwarded.User", "admin@localhost", "X_Forwarded_User", "admin@localhost")
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("with a session: %d", resp.StatusCode)
 	}
@@ -100,7 +100,7 @@ func TestAConnectionHeaderNamingTheUserHeaderDoesNotStripTheIdentity(t *testing.
 	s.load(options{})
 	b := s.browser()
 	for _, conn := range []string{"X-Forwarded-User", "keep-alive, x_forwarded_user"} {
-		resp, body := b.get("/page", aliceCookie(t), "Connection", conn)
+		resp, body := getAs(b, "/page", aliceCookie(t), "Connection", conn)
 		if resp.StatusCode != http.StatusOK || body != "hello alice@localhost" {
 			t.Errorf("Connection: %s: the upstream answered %d %q, want it to see alice@localhost", conn, resp.StatusCode, body)
 		}
@@ -118,7 +118,7 @@ func TestAPreflightShapedRequestWithoutASessionNeverReachesTheUpstream(t *testin
 	s.load(options{})
 	c := newAPIClient(s, false)
 	for _, method := range []string{"OPTIONS"} {
-		resp, body := c.send(method, "/admin/delete.php?id=7", "", preflight("", "Cookie", "theme=dark")...)
+		resp, body := c.Send(method, "/admin/delete.php?id=7", "", preflight("", "Cookie", "theme=dark")...)
 		if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("Access-Control-Allow-Origin") != "" ||
 			resp.Header.Get("WWW-Authenticate") != "" {
 			t.Errorf("preflight without a session: %d %v\n%s", resp.StatusCode, resp.Header, body)
@@ -270,7 +270,7 @@ func TestABrowserScriptWithoutASessionGetsNoPasswordDialog(t *testing.T) {
 		if hdr[0] == "Origin" && len(hdr) > 2 {
 			method = "OPTIONS"
 		}
-		resp, body := c.send(method, "/api/items", "", hdr...)
+		resp, body := c.Send(method, "/api/items", "", hdr...)
 		var answer struct{ Error, Login string }
 		if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("WWW-Authenticate") != "" ||
 			json.Unmarshal([]byte(body), &answer) != nil || answer.Login != "/.xmpp-auth/login" {
@@ -279,12 +279,12 @@ func TestABrowserScriptWithoutASessionGetsNoPasswordDialog(t *testing.T) {
 	}
 	// A script that tried Basic credentials and failed is not challenged
 	// either.
-	resp, body := c.send("GET", "/api/items", basicAuth("nobody@localhost", "abc"), "Sec-Fetch-Mode", "cors", "Origin", "http://"+s.addr)
+	resp, body := c.Send("GET", "/api/items", basicAuth("nobody@localhost", "abc"), "Sec-Fetch-Mode", "cors", "Origin", "http://"+s.addr)
 	if resp.Header.Get("WWW-Authenticate") != "" {
 		t.Errorf("a script's failed Basic login is challenged again: %d %v\n%s", resp.StatusCode, resp.Header, body)
 	}
 	// Plain API clients keep XEP-0070's challenge.
-	if resp, body := c.send("GET", "/api/items", ""); !isChallenge(resp, body) {
+	if resp, body := c.Send("GET", "/api/items", ""); !isChallenge(resp, body) {
 		t.Errorf("an API client: %d %v\n%s", resp.StatusCode, resp.Header, body)
 	}
 }
@@ -300,10 +300,10 @@ func TestALoweredIdleTimeoutEndsSessionsIdleLongerThanTheNewOne(t *testing.T) {
 			"127.0.0.1", testSessionKey)
 	}
 	b := s.browser()
-	if resp, _ := b.get("/page", idle(5*time.Hour)); resp.StatusCode != http.StatusUnauthorized {
+	if resp, _ := getAs(b, "/page", idle(5*time.Hour)); resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("a session idle for 5h under a 2h idle timeout: %d, want 401", resp.StatusCode)
 	}
-	if resp, _ := b.get("/page", idle(time.Hour)); resp.StatusCode != http.StatusOK {
+	if resp, _ := getAs(b, "/page", idle(time.Hour)); resp.StatusCode != http.StatusOK {
 		t.Errorf("a session idle for 1h under a 2h idle timeout: %d, want 200", resp.StatusCode)
 	}
 }
@@ -316,7 +316,7 @@ func TestValidSessionsOfTwoPeopleInOneRequestCountAsLoggedOut(t *testing.T) {
 		"127.0.0.1", testSessionKey)
 	// A sibling site planted mallory's own session for a longer path, so
 	// the browser sends it first.
-	resp, _ := s.browser().do("GET", "/page", nil, "Cookie", "xmpp_auth="+mallory+"; xmpp_auth="+aliceCookie(t))
+	resp, _ := s.browser().Do("GET", "/page", nil, "Cookie", "xmpp_auth="+mallory+"; xmpp_auth="+aliceCookie(t))
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("valid sessions of mallory and alice: %d, want 401", resp.StatusCode)
 	}
@@ -337,8 +337,8 @@ func (s *site) loadHTTPS(o options) *browser {
 		tw.server["tls_connection_policies"] = []any{map[string]any{}}
 	})
 	b := s.browser()
-	b.base = "https://" + s.addr
-	b.c.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // the test's own certificate
+	b.Base = "https://" + s.addr
+	b.Client.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // the test's own certificate
 	return b
 }
 
@@ -380,7 +380,7 @@ func TestOnHTTPSASessionPlantedFromASiblingSiteIsIgnored(t *testing.T) {
 		"127.0.0.1", testSessionKey)
 	// evil.example.com can set "xmpp_auth" for example.com and a longer
 	// path; it cannot set a __Host- cookie.
-	if resp, _ := b.get("/page", mallory); resp.StatusCode != http.StatusUnauthorized {
+	if resp, _ := getAs(b, "/page", mallory); resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("mallory's session under the plain name on HTTPS: %d, want 401", resp.StatusCode)
 	}
 	if _, hits := s.upstream.lastRequest(); hits != 0 {
@@ -388,10 +388,10 @@ func TestOnHTTPSASessionPlantedFromASiblingSiteIsIgnored(t *testing.T) {
 	}
 
 	// The gate's own session cookie is host-only.
-	if resp, body := b.submit("alice@localhost", "/page"); resp.StatusCode != http.StatusOK {
+	if resp, body := b.Submit("alice@localhost", "/page"); resp.StatusCode != http.StatusOK {
 		t.Fatalf("login form: %d\n%s", resp.StatusCode, body)
 	}
-	resp, body := b.outcome()
+	resp, body := b.Outcome()
 	var session *http.Cookie
 	for _, c := range resp.Cookies() {
 		if strings.Contains(c.Name, "xmpp_auth") && c.Value != "" {
@@ -401,7 +401,7 @@ func TestOnHTTPSASessionPlantedFromASiblingSiteIsIgnored(t *testing.T) {
 	if session == nil || session.Name != "__Host-xmpp_auth" || !session.Secure || session.Path != "/" || session.Domain != "" {
 		t.Fatalf("session cookie on HTTPS: %+v (%d %s)", session, resp.StatusCode, body)
 	}
-	if resp, body := b.do("GET", "/page", nil); resp.StatusCode != http.StatusOK || body != "hello alice@localhost" {
+	if resp, body := b.Do("GET", "/page", nil); resp.StatusCode != http.StatusOK || body != "hello alice@localhost" {
 		t.Errorf("with the session: %d %q", resp.StatusCode, body)
 	}
 }
@@ -413,7 +413,7 @@ func TestACopyOfALoginsCookiesSeesNoCodeAndGetsNoSession(t *testing.T) {
 	// The attacker's browser starts a login for alice's address and holds
 	// the page that shows the code.
 	attacker := s.browser()
-	resp, page := attacker.submit("alice@localhost", "/")
+	resp, page := attacker.Submit("alice@localhost", "/")
 	m := codeOnPage.FindStringSubmatch(page)
 	if resp.StatusCode != http.StatusOK || m == nil {
 		t.Fatalf("waiting page: %d\n%s", resp.StatusCode, page)
@@ -421,14 +421,14 @@ func TestACopyOfALoginsCookiesSeesNoCodeAndGetsNoSession(t *testing.T) {
 	code := m[1]
 	// On plain HTTP a sibling site plants copies of every cookie of that
 	// login in alice's browser, and links her to the waiting page.
-	u, _ := url.Parse(attacker.base + "/.xmpp-auth/wait")
+	u, _ := url.Parse(attacker.Base + "/.xmpp-auth/wait")
 	var cookies []string
-	for _, c := range attacker.c.Jar.Cookies(u) {
+	for _, c := range attacker.Client.Jar.Cookies(u) {
 		cookies = append(cookies, c.Name+"="+c.Value)
 	}
 	victim := s.browser()
 	planted := strings.Join(cookies, "; ")
-	resp, body := victim.do("GET", "/.xmpp-auth/wait", nil, "Cookie", planted)
+	resp, body := victim.Do("GET", "/.xmpp-auth/wait", nil, "Cookie", planted)
 	if strings.Contains(body, code) {
 		t.Fatalf("a browser holding copies of the login's cookies sees its code (%d):\n%s", resp.StatusCode, body)
 	}
@@ -449,7 +449,7 @@ func TestACopyOfALoginsCookiesSeesNoCodeAndGetsNoSession(t *testing.T) {
 		if try.method == "POST" {
 			form = url.Values{"k": {try.secret}}
 		}
-		resp, body := victim.do(try.method, try.path, form, "Cookie", planted)
+		resp, body := victim.Do(try.method, try.path, form, "Cookie", planted)
 		for _, c := range resp.Cookies() {
 			if c.Name == "xmpp_auth" && c.Value != "" {
 				t.Errorf("%s %s by the copy's holder cashed in the login (%d):\n%s", try.method, try.path, resp.StatusCode, body)
@@ -460,17 +460,16 @@ func TestACopyOfALoginsCookiesSeesNoCodeAndGetsNoSession(t *testing.T) {
 		}
 	}
 	// The page that posted the form is the one that cashes in.
-	if resp, body := attacker.outcome(); approvedTo(resp, body) != "/" {
+	if resp, body := attacker.Outcome(); approvedTo(resp, body) != "/" {
 		t.Errorf("the page that started the login: %d\n%s", resp.StatusCode, body)
 	}
 }
 
 // submitFrom posts the login form as b, from client address ip (the site
 // trusts X-Forwarded-For from loopback: loadBehindProxy).
-func (b *browser) submitFrom(ip, jid string) (*http.Response, string) {
-	b.t.Helper()
-	form := url.Values{"jid": {jid}, "return": {"/"}, "csrf": {b.formToken()}}
-	return b.do("POST", "/.xmpp-auth/login", form, "X-Forwarded-For", ip)
+func submitFrom(b *browser, ip, jid string) (*http.Response, string) {
+	b.T.Helper()
+	return b.Submit(jid, "/", "X-Forwarded-For", ip)
 }
 
 func TestTwelveLoginsForOneAddressFromOneSourceDoNotLockTheOwnerOut(t *testing.T) {
@@ -482,7 +481,7 @@ func TestTwelveLoginsForOneAddressFromOneSourceDoNotLockTheOwnerOut(t *testing.T
 		t.Errorf("12 posts from one source: %v, alice asked %d times; want 3 asked, the rest refused", statuses, asks)
 	}
 	owner := s.browser()
-	if resp, body := owner.submitFrom("198.51.100.20", "alice@localhost"); resp.StatusCode != http.StatusOK {
+	if resp, body := submitFrom(owner, "198.51.100.20", "alice@localhost"); resp.StatusCode != http.StatusOK {
 		t.Fatalf("the owner's own login, from another network: %d\n%.400s", resp.StatusCode, body)
 	}
 	req, err := alice.NextRequest(context.Background())
@@ -490,7 +489,7 @@ func TestTwelveLoginsForOneAddressFromOneSourceDoNotLockTheOwnerOut(t *testing.T
 		t.Fatal(err)
 	}
 	approve(t, alice, req)
-	if resp, body := owner.outcome(); approvedTo(resp, body) != "/" {
+	if resp, body := owner.Outcome(); approvedTo(resp, body) != "/" {
 		t.Errorf("the owner's login: %d\n%s", resp.StatusCode, body)
 	}
 }
@@ -572,11 +571,11 @@ func TestAnAddressThatXMPPServersReadAsAnotherAccountIsRefusedEverywhere(t *test
 	// ß to ss), while PRECIS keeps ß: asking aliß would let aliss past
 	// the deny rule, and into the upstream under another name.
 	for _, addr := range []string{"aliß@localhost", "x\u1f80@localhost", "ali@faß.de", "x\U0002f874@localhost"} {
-		resp, body := s.browser().submit(addr, "/")
+		resp, body := s.browser().Submit(addr, "/")
 		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "read in more than one way") {
 			t.Errorf("the form with %s: %d\n%.300s", addr, resp.StatusCode, body)
 		}
-		resp, body = newAPIClient(s, false).send("GET", "/page", basicAuth(url.QueryEscape(addr), "abc123"))
+		resp, body = newAPIClient(s, false).Send("GET", "/page", basicAuth(url.QueryEscape(addr), "abc123"))
 		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "stringprep") {
 			t.Errorf("Basic credentials for %s: %d %s", addr, resp.StatusCode, body)
 		}
@@ -595,11 +594,11 @@ func TestAnAddressAtAnIPAddressIsNotAskedUnlessAllowed(t *testing.T) {
 	s := newSite(t)
 	s.load(options{})
 	for _, addr := range []string{"x@10.0.0.5", "x@[::1]", "x@127.1", "x@2130706433", "x@0x7f000001"} {
-		resp, body := s.browser().submit(addr, "/")
+		resp, body := s.browser().Submit(addr, "/")
 		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "IP address") {
 			t.Errorf("the form with %s: %d\n%.300s", addr, resp.StatusCode, body)
 		}
-		resp, body = newAPIClient(s, false).send("GET", "/page", basicAuth(url.QueryEscape(addr), "abc123"))
+		resp, body = newAPIClient(s, false).Send("GET", "/page", basicAuth(url.QueryEscape(addr), "abc123"))
 		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "IP address") {
 			t.Errorf("Basic credentials for %s: %d %s", addr, resp.StatusCode, body)
 		}
@@ -614,7 +613,7 @@ func TestAnAddressAtAnIPAddressIsNotAskedUnlessAllowed(t *testing.T) {
 	s.load(options{Allow: []string{"10.0.0.5"}})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		resp, body := s.browser().submit("x@10.0.0.5", "/")
+		resp, body := s.browser().Submit("x@10.0.0.5", "/")
 		if resp.StatusCode == http.StatusOK {
 			break
 		}
@@ -623,6 +622,18 @@ func TestAnAddressAtAnIPAddressIsNotAskedUnlessAllowed(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// hostLogin posts the login form for jid as a browser that reached the
+// site by the name host: the form fetched, and posted from, that name.
+func hostLogin(b *browser, host, jid string) (*http.Response, string) {
+	b.T.Helper()
+	_, page := b.Do("GET", "/.xmpp-auth/login", nil, "Host", host)
+	m := csrfField.FindStringSubmatch(page)
+	if m == nil {
+		b.T.Fatalf("no login form for %s:\n%.300s", host, page)
+	}
+	return b.Do("POST", "/.xmpp-auth/login", url.Values{"jid": {jid}, "return": {"/"}, "csrf": {m[1]}}, "Host", host, "Origin", "http://"+host)
 }
 
 func TestOnASiteThatAnswersAnyHostTheHostHeaderNamesNoSite(t *testing.T) {
@@ -639,12 +650,11 @@ func TestOnASiteThatAnswersAnyHostTheHostHeaderNamesNoSite(t *testing.T) {
 	catchAll("")
 	// The attacker's Host would name the site in bob's XMPP message.
 	b := s.browser()
-	token := b.formToken()
-	resp, body := b.do("POST", "/.xmpp-auth/login", url.Values{"jid": {"bob@localhost"}, "return": {"/"}, "csrf": {token}}, "Host", "bank.example")
+	resp, body := hostLogin(b, "bank.example", "bob@localhost")
 	if resp.StatusCode != http.StatusMisdirectedRequest {
 		t.Errorf("a login with Host: bank.example on a catch-all site: %d\n%.300s", resp.StatusCode, body)
 	}
-	resp, body = newAPIClient(s, false).send("GET", "/page", basicAuth("bob@localhost", "abc123"), "Host", "bank.example")
+	resp, body = newAPIClient(s, false).Send("GET", "/page", basicAuth("bob@localhost", "abc123"), "Host", "bank.example")
 	if resp.StatusCode != http.StatusMisdirectedRequest {
 		t.Errorf("Basic credentials with Host: bank.example on a catch-all site: %d %s", resp.StatusCode, body)
 	}
@@ -655,9 +665,7 @@ func TestOnASiteThatAnswersAnyHostTheHostHeaderNamesNoSite(t *testing.T) {
 	// site_name names the site in the text, but the URL in the message
 	// would still be on the visitor's Host: refused all the same.
 	catchAll("The Wiki")
-	b = s.browser()
-	token = b.formToken()
-	resp, body = b.do("POST", "/.xmpp-auth/login", url.Values{"jid": {"bob@localhost"}, "return": {"/"}, "csrf": {token}}, "Host", "bank.example")
+	resp, body = hostLogin(s.browser(), "bank.example", "bob@localhost")
 	if resp.StatusCode != http.StatusMisdirectedRequest {
 		t.Errorf("a login with Host: bank.example on a catch-all site with site_name: %d\n%.300s", resp.StatusCode, body)
 	}
@@ -668,7 +676,7 @@ func TestOnASiteThatAnswersAnyHostTheHostHeaderNamesNoSite(t *testing.T) {
 	s.loadTweaked(options{}, func(tw tweak) { tw.gate["site_name"] = "The Wiki" })
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		resp, body := s.browser().submit("bob@localhost", "/")
+		resp, body := s.browser().Submit("bob@localhost", "/")
 		if resp.StatusCode == http.StatusOK {
 			break
 		}
@@ -687,15 +695,15 @@ func TestALoginHoldsAtMostFourStatusPollsAtOnce(t *testing.T) {
 	s.load(options{})
 	alice := s.p.NewUser(t, "alice", xmpptest.Silent)
 	b := s.browser()
-	if resp, body := b.submit("alice@localhost", "/"); resp.StatusCode != http.StatusOK {
+	if resp, body := b.Submit("alice@localhost", "/"); resp.StatusCode != http.StatusOK {
 		t.Fatalf("waiting page: %d\n%s", resp.StatusCode, body)
 	}
-	form := url.Values{"k": {b.secret}}
+	form := url.Values{"k": {b.Secret}}
 	var wg sync.WaitGroup
 	early := make(chan string, 4)
 	for range 4 {
 		wg.Go(func() {
-			_, body := b.do("POST", "/.xmpp-auth/status", form)
+			_, body := b.Do("POST", "/.xmpp-auth/status", form)
 			early <- body
 		})
 	}
@@ -705,7 +713,7 @@ func TestALoginHoldsAtMostFourStatusPollsAtOnce(t *testing.T) {
 		t.Fatalf("one of four polls was answered at once: %s", body)
 	case <-time.After(500 * time.Millisecond):
 	}
-	resp, body := b.do("POST", "/.xmpp-auth/status", form)
+	resp, body := b.Do("POST", "/.xmpp-auth/status", form)
 	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(body, `"busy"`) {
 		t.Fatalf("a fifth poll while four are held: %d %s", resp.StatusCode, body)
 	}
@@ -759,7 +767,7 @@ func TestOnEjabberdARespelledNameCannotLogInAsAnotherAccount(t *testing.T) {
 	var page string
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		var resp *http.Response
-		resp, page = b.submit("x当@localhost", "/")
+		resp, page = b.Submit("x当@localhost", "/")
 		if resp.StatusCode == http.StatusOK {
 			break
 		}
@@ -773,7 +781,7 @@ func TestOnEjabberdARespelledNameCannotLogInAsAnotherAccount(t *testing.T) {
 	if err := attacker.Send(fmt.Sprintf(`<message to='%s' type='chat'><body>%s</body></message>`, s.p.ComponentDomain, code)); err != nil {
 		t.Fatal(err)
 	}
-	if resp, body := b.outcome(); approvedTo(resp, body) != "" || !strings.Contains(body, "No answer came") {
+	if resp, body := b.Outcome(); approvedTo(resp, body) != "" || !strings.Contains(body, "No answer came") {
 		t.Errorf("after the attacker typed the code: %d\n%.300s", resp.StatusCode, body)
 	}
 	if _, hits := s.upstream.lastRequest(); hits != 0 {
@@ -829,7 +837,7 @@ func TestALinkOnAnotherSiteCannotLogTheVisitorOut(t *testing.T) {
 	cookie := aliceCookie(t)
 	b := s.browser()
 	loggedIn := func() bool {
-		resp, _ := b.get("/page", cookie)
+		resp, _ := getAs(b, "/page", cookie)
 		return resp.StatusCode == http.StatusOK
 	}
 	const firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0"
@@ -844,7 +852,7 @@ func TestALinkOnAnotherSiteCannotLogTheVisitorOut(t *testing.T) {
 		if name == "a form posted from the site" {
 			method = "POST"
 		}
-		resp, body := b.do(method, "/.xmpp-auth/logout", nil, append([]string{"Cookie", "xmpp_auth=" + cookie}, hdr...)...)
+		resp, body := b.Do(method, "/.xmpp-auth/logout", nil, append([]string{"Cookie", "xmpp_auth=" + cookie}, hdr...)...)
 		if !loggedIn() {
 			t.Fatalf("%s logged the visitor out (%d)", name, resp.StatusCode)
 		}
@@ -855,7 +863,7 @@ func TestALinkOnAnotherSiteCannotLogTheVisitorOut(t *testing.T) {
 		}
 	}
 	// The site's own link, and its button, do.
-	if resp, _ := b.do("GET", "/.xmpp-auth/logout", nil, "Cookie", "xmpp_auth="+cookie, "Referer", b.base+"/page", "Accept", "text/html"); resp.StatusCode != http.StatusOK || loggedIn() {
+	if resp, _ := b.Do("GET", "/.xmpp-auth/logout", nil, "Cookie", "xmpp_auth="+cookie, "Referer", b.Base+"/page", "Accept", "text/html"); resp.StatusCode != http.StatusOK || loggedIn() {
 		t.Errorf("the site's own logout link: %d, still logged in: %v", resp.StatusCode, loggedIn())
 	}
 }

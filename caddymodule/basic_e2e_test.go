@@ -12,7 +12,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -21,51 +20,15 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
+	"github.com/xepauth/caddy-xepauth/internal/webtest"
 	"github.com/xepauth/caddy-xepauth/internal/xmpptest"
 )
 
-// apiClient is a non-browser client (curl, a script, fetch): it never asks
-// for HTML, and keeps cookies only when it has a jar.
-type apiClient struct {
-	t    *testing.T
-	base string
-	c    *http.Client
-}
+// apiClient is webtest's API client.
+type apiClient = webtest.APIClient
 
 func newAPIClient(s *site, keepCookies bool) *apiClient {
-	c := &http.Client{
-		Timeout:       30 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-	if keepCookies {
-		c.Jar, _ = cookiejar.New(nil)
-	}
-	return &apiClient{t: s.t, base: "http://" + s.addr, c: c}
-}
-
-// send makes one request; auth, when not empty, is the Authorization
-// header. hdr are more header name/value pairs (Accept defaults to
-// application/json).
-func (a *apiClient) send(method, path, auth string, hdr ...string) (*http.Response, string) {
-	a.t.Helper()
-	req, err := http.NewRequest(method, a.base+path, nil)
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	req.Header.Set("Accept", "application/json")
-	if auth != "" {
-		req.Header.Set("Authorization", auth)
-	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := a.c.Do(req)
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
-	return resp, string(out)
+	return webtest.NewAPIClient(s.t, "http://"+s.addr, keepCookies)
 }
 
 // basicAuth is the XEP-0070 §4.3.1 header: user is the JID (non-ASCII
@@ -121,7 +84,7 @@ func TestBasicApprovalServesTheRequestAndSetsASession(t *testing.T) {
 	c := newAPIClient(s, true)
 	tx := newTxID()
 
-	resp, body := c.send("GET", "/api/items?x=1", basicAuth("bob@localhost", tx), "X-Forwarded-User", "admin@localhost")
+	resp, body := c.Send("GET", "/api/items?x=1", basicAuth("bob@localhost", tx), "X-Forwarded-User", "admin@localhost")
 	if resp.StatusCode != http.StatusOK || body != "hello bob@localhost" {
 		t.Fatalf("with approved credentials: %d %q", resp.StatusCode, body)
 	}
@@ -142,12 +105,12 @@ func TestBasicApprovalServesTheRequestAndSetsASession(t *testing.T) {
 	if len(asks) != 1 {
 		t.Fatalf("bob was asked %d times", len(asks))
 	}
-	if a := asks[0]; a.ID != tx || a.Method != "GET" || a.URL != c.base+"/api/items?x=1" {
+	if a := asks[0]; a.ID != tx || a.Method != "GET" || a.URL != c.Base+"/api/items?x=1" {
 		t.Errorf("bob was asked to confirm %s %s with id %q", a.Method, a.URL, a.ID)
 	}
 
 	// The cookie alone is enough from now on.
-	resp, body = c.send("GET", "/api/other", "")
+	resp, body = c.Send("GET", "/api/other", "")
 	if resp.StatusCode != http.StatusOK || body != "hello bob@localhost" {
 		t.Fatalf("with the cookie: %d %q", resp.StatusCode, body)
 	}
@@ -163,7 +126,7 @@ func TestBasicDenialIs403(t *testing.T) {
 	s := newSite(t)
 	s.load(options{})
 	s.p.NewUser(t, "denier", xmpptest.Deny)
-	resp, body := newAPIClient(s, false).send("DELETE", "/api/items/1", basicAuth("denier@localhost", newTxID()))
+	resp, body := newAPIClient(s, false).Send("DELETE", "/api/items/1", basicAuth("denier@localhost", newTxID()))
 	if resp.StatusCode != http.StatusForbidden || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") || sessionCookieOf(resp) != nil {
 		t.Fatalf("denied: %d %v\n%s", resp.StatusCode, resp.Header, body)
 	}
@@ -177,7 +140,7 @@ func TestBasicTimeoutIs401WithTheChallenge(t *testing.T) {
 	s.load(options{LoginTimeout: "1s"})
 	silent := s.p.NewUser(t, "silent", xmpptest.Silent)
 	start := time.Now()
-	resp, body := newAPIClient(s, false).send("GET", "/api/items", basicAuth("silent@localhost", newTxID()))
+	resp, body := newAPIClient(s, false).Send("GET", "/api/items", basicAuth("silent@localhost", newTxID()))
 	took := time.Since(start)
 	if !isChallenge(resp, body) || sessionCookieOf(resp) != nil {
 		t.Fatalf("timed out: %d %v\n%s", resp.StatusCode, resp.Header, body)
@@ -197,7 +160,7 @@ func TestBasicUnreachableIs503(t *testing.T) {
 	s := newSite(t)
 	s.load(options{})
 	c := newAPIClient(s, false)
-	resp, body := c.send("GET", "/api/items", basicAuth("nobody@localhost", newTxID()))
+	resp, body := c.Send("GET", "/api/items", basicAuth("nobody@localhost", newTxID()))
 	if resp.StatusCode != http.StatusServiceUnavailable || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
 		t.Fatalf("unknown account: %d\n%s", resp.StatusCode, body)
 	}
@@ -209,7 +172,7 @@ func TestBasicUnreachableIs503(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		start := time.Now()
-		resp, body = c.send("GET", "/api/items", basicAuth("nobody@localhost", newTxID()))
+		resp, body = c.Send("GET", "/api/items", basicAuth("nobody@localhost", newTxID()))
 		if resp.StatusCode == http.StatusServiceUnavailable && strings.Contains(body, "XMPP server unreachable") {
 			if d := time.Since(start); d > time.Second {
 				t.Errorf("answered after %v", d)
@@ -231,7 +194,7 @@ func TestBasicJIDWithNonASCIIIsPercentDecoded(t *testing.T) {
 	s.load(options{})
 	elodie := s.p.NewUser(t, "élodie", xmpptest.Approve)
 	tx := "caf%C3%A9-" + newTxID() // "café-…": the id is percent-encoded too
-	resp, body := newAPIClient(s, false).send("GET", "/", basicAuth("%C3%A9lodie@localhost", tx))
+	resp, body := newAPIClient(s, false).Send("GET", "/", basicAuth("%C3%A9lodie@localhost", tx))
 	if resp.StatusCode != http.StatusOK || body != "hello élodie@localhost" {
 		t.Fatalf("élodie: %d %q", resp.StatusCode, body)
 	}
@@ -248,11 +211,11 @@ func TestBasicHEADCredentialsServeTheNextRequestOnce(t *testing.T) {
 	c := newAPIClient(s, false) // no cookies: the credentials alone must do
 	auth := basicAuth("carol@localhost", newTxID())
 
-	resp, _ := c.send("HEAD", "/report.pdf", auth)
+	resp, _ := c.Send("HEAD", "/report.pdf", auth)
 	if resp.StatusCode != http.StatusOK || sessionCookieOf(resp) == nil {
 		t.Fatalf("HEAD: %d, cookie %v", resp.StatusCode, sessionCookieOf(resp))
 	}
-	resp, body := c.send("GET", "/report.pdf", auth)
+	resp, body := c.Send("GET", "/report.pdf", auth)
 	if resp.StatusCode != http.StatusOK || body != "hello carol@localhost" || sessionCookieOf(resp) == nil {
 		t.Fatalf("GET after HEAD: %d %q", resp.StatusCode, body)
 	}
@@ -266,7 +229,7 @@ func TestBasicHEADCredentialsServeTheNextRequestOnce(t *testing.T) {
 	}
 
 	// Once more only.
-	resp, body = c.send("GET", "/report.pdf", auth)
+	resp, body = c.Send("GET", "/report.pdf", auth)
 	if !isChallenge(resp, body) {
 		t.Errorf("third use: %d\n%s", resp.StatusCode, body)
 	}
@@ -281,7 +244,7 @@ func TestBasicReusedTransactionIDIsRefusedWithoutAsking(t *testing.T) {
 	dave := s.p.NewUser(t, "dave", xmpptest.Approve)
 	c := newAPIClient(s, false)
 	tx := newTxID()
-	if resp, body := c.send("GET", "/a", basicAuth("dave@localhost", tx)); resp.StatusCode != http.StatusOK {
+	if resp, body := c.Send("GET", "/a", basicAuth("dave@localhost", tx)); resp.StatusCode != http.StatusOK {
 		t.Fatalf("first use: %d %q", resp.StatusCode, body)
 	}
 	// Again, with another method, or with the address written differently
@@ -289,7 +252,7 @@ func TestBasicReusedTransactionIDIsRefusedWithoutAsking(t *testing.T) {
 	for _, again := range []struct{ method, user string }{
 		{"GET", "dave@localhost"}, {"POST", "dave@localhost"}, {"GET", "Dave@LOCALHOST"}, {"GET", "dave@localhost/laptop"},
 	} {
-		resp, body := c.send(again.method, "/a", basicAuth(again.user, tx))
+		resp, body := c.Send(again.method, "/a", basicAuth(again.user, tx))
 		if !isChallenge(resp, body) || !strings.Contains(body, "used") {
 			t.Errorf("%s as %s again: %d\n%s", again.method, again.user, resp.StatusCode, body)
 		}
@@ -312,7 +275,7 @@ func TestBasicIdenticalConcurrentRequestsShareOneAsk(t *testing.T) {
 	results := make([]string, 3)
 	send := func(i int) {
 		defer wg.Done()
-		resp, body := newAPIClient(s, false).send("GET", "/same", auth)
+		resp, body := newAPIClient(s, false).Send("GET", "/same", auth)
 		results[i] = fmt.Sprintf("%d %s", resp.StatusCode, body)
 	}
 	wg.Add(1)
@@ -326,7 +289,7 @@ func TestBasicIdenticalConcurrentRequestsShareOneAsk(t *testing.T) {
 	go send(2)
 	// The same credentials on another request are refused while the ask
 	// is pending, and ask nothing.
-	resp, body := newAPIClient(s, false).send("GET", "/other", auth)
+	resp, body := newAPIClient(s, false).Send("GET", "/other", auth)
 	if !isChallenge(resp, body) || !strings.Contains(body, "in use") {
 		t.Errorf("same id, other URL: %d\n%s", resp.StatusCode, body)
 	}
@@ -347,7 +310,7 @@ func TestBasicNotAllowedJIDIs403WithoutAnAsk(t *testing.T) {
 	s := newSite(t)
 	s.load(options{Allow: []string{"alice@localhost"}})
 	mallory := s.p.NewUser(t, "mallory", xmpptest.Approve)
-	resp, body := newAPIClient(s, false).send("GET", "/", basicAuth("mallory@localhost", newTxID()))
+	resp, body := newAPIClient(s, false).Send("GET", "/", basicAuth("mallory@localhost", newTxID()))
 	if resp.StatusCode != http.StatusForbidden || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
 		t.Fatalf("not allowed: %d\n%s", resp.StatusCode, body)
 	}
@@ -365,7 +328,7 @@ func TestBasicAsksAreLimitedLikeTheForm(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			newAPIClient(s, false).send("GET", "/", basicAuth("frank@localhost", newTxID()))
+			newAPIClient(s, false).Send("GET", "/", basicAuth("frank@localhost", newTxID()))
 		}()
 	}
 	for range 3 {
@@ -373,7 +336,7 @@ func TestBasicAsksAreLimitedLikeTheForm(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	resp, body := newAPIClient(s, false).send("GET", "/", basicAuth("frank@localhost", newTxID()))
+	resp, body := newAPIClient(s, false).Send("GET", "/", basicAuth("frank@localhost", newTxID()))
 	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(body, "nothing was sent") {
 		t.Errorf("fourth open ask: %d\n%s", resp.StatusCode, body)
 	}
@@ -396,7 +359,7 @@ func TestAPIClientsWithoutCredentialsGetAPlain401(t *testing.T) {
 	}
 	for _, hdr := range shapes {
 		for _, method := range []string{"GET", "POST"} {
-			resp, body := c.send(method, "/api/items", "", hdr...)
+			resp, body := c.Send(method, "/api/items", "", hdr...)
 			if !isChallenge(resp, body) {
 				t.Errorf("%s %v: %d %v\n%s", method, hdr, resp.StatusCode, resp.Header, body)
 			}
@@ -507,7 +470,7 @@ func TestWebSocketPassesWithASessionAndGets401Without(t *testing.T) {
 	// With a session: the upstream gets the upgrade, as the user, and the
 	// tunnel carries bytes both ways.
 	c := newAPIClient(s, true)
-	resp, text := c.send("GET", "/", basicAuth("gina@localhost", newTxID()))
+	resp, text := c.Send("GET", "/", basicAuth("gina@localhost", newTxID()))
 	ck := sessionCookieOf(resp)
 	if resp.StatusCode != http.StatusOK || ck == nil {
 		t.Fatalf("login: %d %q", resp.StatusCode, text)

@@ -4,10 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -23,6 +20,7 @@ import (
 
 	_ "github.com/xepauth/caddy-xepauth/caddymodule"
 	"github.com/xepauth/caddy-xepauth/internal/session"
+	"github.com/xepauth/caddy-xepauth/internal/webtest"
 	"github.com/xepauth/caddy-xepauth/internal/xmpptest"
 )
 
@@ -81,14 +79,8 @@ func newSite(t *testing.T) *site {
 	return s
 }
 
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+// freeAddr is a loopback address nobody listens on.
+func freeAddr(t *testing.T) string { return webtest.FreeAddr(t) }
 
 func (s *site) config(o options) []byte {
 	if o.LoginTimeout == "" {
@@ -155,117 +147,22 @@ func (s *site) load(o options) {
 	}
 }
 
-// browser is an HTTP client that keeps cookies and shows redirects to the
-// test instead of following them.
-type browser struct {
-	t    *testing.T
-	base string
-	c    *http.Client
-	// secret is the login's secret from the last waiting page the
-	// browser was answered with, as the page's script keeps it.
-	secret string
-}
+// browser is webtest's browser: cookies kept, HTML asked for, redirects
+// shown, the login's secret kept.
+type browser = webtest.Browser
 
-func (s *site) browser() *browser {
-	jar, _ := cookiejar.New(nil)
-	return &browser{t: s.t, base: "http://" + s.addr, c: &http.Client{
-		Jar:           jar,
-		Timeout:       30 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}}
-}
+func (s *site) browser() *browser { return webtest.NewBrowser(s.t, "http://"+s.addr) }
 
-func (b *browser) do(method, path string, form url.Values, hdr ...string) (*http.Response, string) {
-	b.t.Helper()
-	var body io.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
-	}
-	req, err := http.NewRequest(method, b.base+path, body)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	req.Header.Set("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Origin", b.base)
-	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := b.c.Do(req)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
-	// The waiting page's script keeps its login's secret, as this does.
-	if m := secretField.FindStringSubmatch(string(out)); m != nil {
-		b.secret = m[1]
-	}
-	return resp, string(out)
-}
-
-var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
-
-// formToken fetches the login form, as a person would, and returns its
-// token.
-func (b *browser) formToken() string {
-	b.t.Helper()
-	_, body := b.do("GET", "/.xmpp-auth/login", nil)
-	m := csrfField.FindStringSubmatch(body)
-	if m == nil {
-		b.t.Fatalf("the login form has no token:\n%s", body)
-	}
-	return m[1]
-}
-
-// submit fills in and posts the login form and returns the answer: the
-// waiting page when the confirmation went out.
-func (b *browser) submit(jid, ret string) (*http.Response, string) {
-	b.t.Helper()
-	return b.do("POST", "/.xmpp-auth/login", url.Values{"jid": {jid}, "return": {ret}, "csrf": {b.formToken()}})
-}
-
-// secretField is where the waiting page holds its login's secret.
-var secretField = regexp.MustCompile(`name="k" value="([^"]+)"`)
-
-// outcome waits as the waiting page's script does: it long-polls status
-// with the login's secret, which answers an approval itself (the session
-// cookie set, the return path in the JSON); for any other outcome it
-// posts the secret to the waiting page and returns that page.
-func (b *browser) outcome() (*http.Response, string) {
-	b.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, state := b.do("POST", "/.xmpp-auth/status", url.Values{"k": {b.secret}})
-		switch {
-		case strings.Contains(state, `"approved"`):
-			return resp, state
-		case !strings.Contains(state, `"pending"`):
-			return b.do("POST", "/.xmpp-auth/wait", url.Values{"k": {b.secret}})
-		}
-	}
-	b.t.Fatal("login still pending after 20s")
-	return nil, ""
-}
-
-// approvedTo is where an approved login sends the visitor, read from the
-// answer outcome returned, or "" when that answer is no approval with a
-// session cookie.
+// approvedTo is where an approved login sends the visitor, or "".
 func approvedTo(resp *http.Response, body string) string {
-	hasCookie := false
-	for _, c := range resp.Cookies() {
-		hasCookie = hasCookie || c.Name == "xmpp_auth" && c.Value != ""
-	}
-	var a struct{ State, Location string }
-	if !hasCookie || resp.StatusCode != http.StatusOK || json.Unmarshal([]byte(body), &a) != nil || a.State != "approved" {
-		return ""
-	}
-	return a.Location
+	return webtest.ApprovedTo(resp, body, "xmpp_auth")
 }
 
-var codeOnPage = regexp.MustCompile(`<p class="code"[^>]*>([A-Z0-9]+)</p>`)
+// codeOnPage finds the code on the waiting page.
+var codeOnPage = webtest.CodeOnPage
+
+// csrfField finds the login form's token.
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
 func TestLoginByApprovalReachesTheUpstreamAsTheJID(t *testing.T) {
 	s := newSite(t)
@@ -275,7 +172,7 @@ func TestLoginByApprovalReachesTheUpstreamAsTheJID(t *testing.T) {
 	alice := s.p.NewUser(t, "alice", xmpptest.Silent)
 	b := s.browser()
 
-	resp, body := b.do("GET", "/private/page?x=1", nil)
+	resp, body := b.Do("GET", "/private/page?x=1", nil)
 	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, `name="jid"`) || !strings.Contains(body, `value="/private/page?x=1"`) {
 		t.Fatalf("first visit: %d\n%s", resp.StatusCode, body)
 	}
@@ -283,7 +180,7 @@ func TestLoginByApprovalReachesTheUpstreamAsTheJID(t *testing.T) {
 		t.Fatal("the upstream was reached without a session")
 	}
 
-	resp, body = b.submit("alice@localhost", "/private/page?x=1")
+	resp, body = b.Submit("alice@localhost", "/private/page?x=1")
 	m := codeOnPage.FindStringSubmatch(body)
 	if resp.StatusCode != http.StatusOK || m == nil || !strings.Contains(body, "alice@localhost") {
 		t.Fatalf("waiting page: %d\n%s", resp.StatusCode, body)
@@ -295,12 +192,12 @@ func TestLoginByApprovalReachesTheUpstreamAsTheJID(t *testing.T) {
 	if req.ID != m[1] {
 		t.Errorf("page shows code %s, alice was asked to confirm %s", m[1], req.ID)
 	}
-	if req.URL != b.base+"/private/page?x=1" || req.Method != "GET" {
+	if req.URL != b.Base+"/private/page?x=1" || req.Method != "GET" {
 		t.Errorf("alice was asked about %s %s", req.Method, req.URL)
 	}
 	approve(t, alice, req)
 
-	resp, body = b.outcome()
+	resp, body = b.Outcome()
 	if to := approvedTo(resp, body); to != "/private/page?x=1" {
 		t.Fatalf("after approval: %d, sent to %q\n%s", resp.StatusCode, to, body)
 	}
@@ -316,9 +213,9 @@ func TestLoginByApprovalReachesTheUpstreamAsTheJID(t *testing.T) {
 
 	// The client forges the identity header and carries a cookie of the
 	// application's own: the first is replaced, the second kept.
-	u, _ := url.Parse(b.base)
-	b.c.Jar.SetCookies(u, []*http.Cookie{{Name: "theme", Value: "dark"}})
-	resp, body = b.do("GET", "/private/page?x=1", nil, "X-Forwarded-User", "admin@localhost", "X_Forwarded_User", "admin@localhost")
+	u, _ := url.Parse(b.Base)
+	b.Client.Jar.SetCookies(u, []*http.Cookie{{Name: "theme", Value: "dark"}})
+	resp, body = b.Do("GET", "/private/page?x=1", nil, "X-Forwarded-User", "admin@localhost", "X_Forwarded_User", "admin@localhost")
 	if resp.StatusCode != http.StatusOK || body != "hello alice@localhost" {
 		t.Fatalf("with the session: %d %q", resp.StatusCode, body)
 	}
@@ -341,12 +238,12 @@ func TestLoginByApprovalReachesTheUpstreamAsTheJID(t *testing.T) {
 	}
 
 	// The login was cashed in once; the waiting page no longer knows it.
-	if resp, _ := b.do("GET", "/.xmpp-auth/wait", nil); resp.StatusCode != http.StatusNotFound {
+	if resp, _ := b.Do("GET", "/.xmpp-auth/wait", nil); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("waiting page after login: %d", resp.StatusCode)
 	}
 	// The gate's pages never reach the upstream.
 	_, hits := s.upstream.lastRequest()
-	if resp, _ := b.do("GET", "/.xmpp-auth/anything", nil); resp.StatusCode != http.StatusNotFound {
+	if resp, _ := b.Do("GET", "/.xmpp-auth/anything", nil); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("unknown gate page: %d", resp.StatusCode)
 	}
 	if _, after := s.upstream.lastRequest(); after != hits {
@@ -375,9 +272,9 @@ func TestEachOutcomeHasItsOwnPage(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b := s.browser()
-			resp, body := b.submit(tt.jid, "/back")
+			resp, body := b.Submit(tt.jid, "/back")
 			if resp.StatusCode == http.StatusOK {
-				resp, body = b.outcome()
+				resp, body = b.Outcome()
 			} // else the outcome came before the browser asked for the waiting page
 			if resp.StatusCode != tt.status || !strings.Contains(body, tt.contains) || !strings.Contains(body, `href="/back"`) {
 				t.Errorf("got %d\n%s", resp.StatusCode, body)
@@ -386,29 +283,29 @@ func TestEachOutcomeHasItsOwnPage(t *testing.T) {
 	}
 
 	t.Run("not allowed, and nothing is sent", func(t *testing.T) {
-		resp, body := s.browser().submit("eve@elsewhere.example", "/")
+		resp, body := s.browser().Submit("eve@elsewhere.example", "/")
 		if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "may not log in") {
 			t.Errorf("got %d\n%s", resp.StatusCode, body)
 		}
 	})
 	t.Run("not an address", func(t *testing.T) {
-		resp, body := s.browser().submit("not an address", "/")
+		resp, body := s.browser().Submit("not an address", "/")
 		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "not an XMPP address") || !strings.Contains(body, `value="not an address"`) {
 			t.Errorf("got %d\n%s", resp.StatusCode, body)
 		}
 	})
 	t.Run("a form posted from another site", func(t *testing.T) {
 		b := s.browser()
-		resp, _ := b.do("POST", "/.xmpp-auth/login", url.Values{"jid": {"silent@localhost"}, "csrf": {b.formToken()}}, "Origin", "https://evil.example")
+		resp, _ := b.Do("POST", "/.xmpp-auth/login", url.Values{"jid": {"silent@localhost"}, "csrf": {b.FormToken()}}, "Origin", "https://evil.example")
 		if resp.StatusCode != http.StatusForbidden {
 			t.Errorf("got %d", resp.StatusCode)
 		}
 	})
 	t.Run("a form without its token, or with another browser's", func(t *testing.T) {
 		b, other := s.browser(), s.browser()
-		b.formToken() // b has its pre-login cookie
-		for _, token := range []string{"", "forged", other.formToken()} {
-			resp, body := b.do("POST", "/.xmpp-auth/login", url.Values{"jid": {"silent@localhost"}, "csrf": {token}})
+		b.FormToken() // b has its pre-login cookie
+		for _, token := range []string{"", "forged", other.FormToken()} {
+			resp, body := b.Do("POST", "/.xmpp-auth/login", url.Values{"jid": {"silent@localhost"}, "csrf": {token}})
 			if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "send it again") || !csrfField.MatchString(body) {
 				t.Errorf("token %q: %d\n%s", token, resp.StatusCode, body)
 			}
@@ -421,7 +318,7 @@ func TestNonBrowserClientsGetTheXEP0070Challenge(t *testing.T) {
 	s.load(options{})
 	for _, accept := range []string{"application/json", "*/*", ""} {
 		b := s.browser()
-		resp, body := b.do("GET", "/api/items", nil, "Accept", accept)
+		resp, body := b.Do("GET", "/api/items", nil, "Accept", accept)
 		if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("WWW-Authenticate") != `Basic realm="xmpp"` ||
 			strings.Contains(body, "<html") || resp.Header.Get("Location") != "" {
 			t.Errorf("Accept %q: %d %v\n%s", accept, resp.StatusCode, resp.Header, body)
@@ -467,7 +364,7 @@ func TestOnlyAValidCookieForThisSiteOpensTheGate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b := s.browser()
-			resp, _ := b.do("GET", "/", nil, "Accept", "application/json", "Cookie", "xmpp_auth="+tt.value)
+			resp, _ := b.Do("GET", "/", nil, "Accept", "application/json", "Cookie", "xmpp_auth="+tt.value)
 			if resp.StatusCode != tt.status {
 				t.Errorf("got %d, want %d", resp.StatusCode, tt.status)
 			}
@@ -480,7 +377,7 @@ func TestReloadDuringAPendingLoginKeepsIt(t *testing.T) {
 	s.load(options{})
 	alice := s.p.NewUser(t, "alice", xmpptest.Silent)
 	b := s.browser()
-	if resp, body := b.submit("alice@localhost", "/"); resp.StatusCode != http.StatusOK {
+	if resp, body := b.Submit("alice@localhost", "/"); resp.StatusCode != http.StatusOK {
 		t.Fatalf("waiting page: %d\n%s", resp.StatusCode, body)
 	}
 	req, err := alice.NextRequest(context.Background())
@@ -492,7 +389,7 @@ func TestReloadDuringAPendingLoginKeepsIt(t *testing.T) {
 	s.load(options{Lifetime: "3h"})
 
 	approve(t, alice, req)
-	resp, body := b.outcome()
+	resp, body := b.Outcome()
 	if approvedTo(resp, body) == "" {
 		t.Fatalf("after the reload the login ended with %d\n%s", resp.StatusCode, body)
 	}
@@ -501,7 +398,7 @@ func TestReloadDuringAPendingLoginKeepsIt(t *testing.T) {
 			t.Errorf("cookie lifetime %ds, want the new config's 3h", c.MaxAge)
 		}
 	}
-	if resp, _ := b.do("GET", "/", nil); resp.StatusCode != http.StatusOK {
+	if resp, _ := b.Do("GET", "/", nil); resp.StatusCode != http.StatusOK {
 		t.Errorf("with the session: %d", resp.StatusCode)
 	}
 }
@@ -511,10 +408,10 @@ func TestGeneratedKeyIsKeptSoARestartLogsNobodyOut(t *testing.T) {
 	s.load(options{StoredKey: true})
 	s.p.NewUser(t, "alice", xmpptest.Approve)
 	b := s.browser()
-	if resp, _ := b.submit("alice@localhost", "/"); resp.StatusCode != http.StatusOK {
+	if resp, _ := b.Submit("alice@localhost", "/"); resp.StatusCode != http.StatusOK {
 		t.Fatalf("waiting page: %d", resp.StatusCode)
 	}
-	if resp, body := b.outcome(); approvedTo(resp, body) == "" {
+	if resp, body := b.Outcome(); approvedTo(resp, body) == "" {
 		t.Fatalf("login: %d\n%s", resp.StatusCode, body)
 	}
 	stored, err := os.ReadFile(filepath.Join(s.storage, "xmpp_auth", "session_key"))
@@ -526,7 +423,7 @@ func TestGeneratedKeyIsKeptSoARestartLogsNobodyOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.load(options{StoredKey: true})
-	if resp, _ := b.do("GET", "/", nil); resp.StatusCode != http.StatusOK {
+	if resp, _ := b.Do("GET", "/", nil); resp.StatusCode != http.StatusOK {
 		t.Fatalf("after the restart: %d", resp.StatusCode)
 	}
 	again, _ := os.ReadFile(filepath.Join(s.storage, "xmpp_auth", "session_key"))
@@ -542,7 +439,7 @@ func TestXMPPServerDownNeitherFailsTheConfigNorHangsTheLogin(t *testing.T) {
 	}
 	s.load(options{}) // must not fail
 
-	resp, body := s.browser().submit("alice@localhost", "/")
+	resp, body := s.browser().Submit("alice@localhost", "/")
 	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "XMPP server unreachable") {
 		t.Fatalf("login with the server down: %d\n%s", resp.StatusCode, body)
 	}
@@ -555,9 +452,9 @@ func TestXMPPServerDownNeitherFailsTheConfigNorHangsTheLogin(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		b := s.browser()
-		resp, _ := b.submit("alice@localhost", "/")
+		resp, _ := b.Submit("alice@localhost", "/")
 		if resp.StatusCode == http.StatusOK {
-			if resp, body := b.outcome(); approvedTo(resp, body) == "" {
+			if resp, body := b.Outcome(); approvedTo(resp, body) == "" {
 				t.Fatalf("login after the server came back: %d\n%s", resp.StatusCode, body)
 			}
 			return
@@ -574,7 +471,7 @@ func TestXMPPServerKilledDuringALoginShowsUnreachableAtOnce(t *testing.T) {
 	s.load(options{LoginTimeout: "30s"})
 	alice := s.p.NewUser(t, "alice", xmpptest.Silent)
 	b := s.browser()
-	if resp, _ := b.submit("alice@localhost", "/"); resp.StatusCode != http.StatusOK {
+	if resp, _ := b.Submit("alice@localhost", "/"); resp.StatusCode != http.StatusOK {
 		t.Fatalf("waiting page: %d", resp.StatusCode)
 	}
 	if _, err := alice.NextRequest(context.Background()); err != nil {
@@ -584,7 +481,7 @@ func TestXMPPServerKilledDuringALoginShowsUnreachableAtOnce(t *testing.T) {
 	if err := s.p.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	resp, body := b.outcome()
+	resp, body := b.Outcome()
 	if d := time.Since(killed); resp.StatusCode != http.StatusServiceUnavailable || d > 2*time.Second {
 		t.Fatalf("after the kill: %d after %v\n%s", resp.StatusCode, d, body)
 	}
@@ -595,11 +492,11 @@ func TestLoginsForOneAddressAreLimited(t *testing.T) {
 	s.load(options{})
 	alice := s.p.NewUser(t, "alice", xmpptest.Silent)
 	for i := range 3 {
-		if resp, body := s.browser().submit("alice@localhost", "/"); resp.StatusCode != http.StatusOK {
+		if resp, body := s.browser().Submit("alice@localhost", "/"); resp.StatusCode != http.StatusOK {
 			t.Fatalf("login %d: %d\n%s", i, resp.StatusCode, body)
 		}
 	}
-	resp, body := s.browser().submit("alice@localhost", "/")
+	resp, body := s.browser().Submit("alice@localhost", "/")
 	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(body, "Nothing was sent") {
 		t.Fatalf("fourth open login: %d\n%s", resp.StatusCode, body)
 	}
@@ -639,11 +536,11 @@ func TestGatePagesWorkBehindARewrite(t *testing.T) {
 	}
 	s.p.NewUser(t, "alice", xmpptest.Silent)
 	b := s.browser()
-	resp, body := b.do("GET", "/deep/link", nil)
+	resp, body := b.Do("GET", "/deep/link", nil)
 	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, `value="/deep/link"`) {
 		t.Fatalf("first visit: %d\n%s", resp.StatusCode, body)
 	}
-	if resp, body := b.submit("alice@localhost", "/deep/link"); resp.StatusCode != http.StatusOK || !codeOnPage.MatchString(body) {
+	if resp, body := b.Submit("alice@localhost", "/deep/link"); resp.StatusCode != http.StatusOK || !codeOnPage.MatchString(body) {
 		t.Fatalf("login behind a rewrite: %d\n%s", resp.StatusCode, body)
 	}
 }
@@ -660,12 +557,12 @@ func TestALoggedInVisitorWhoMayNotEnterGetsForbiddenNotALoop(t *testing.T) {
 	for name, cookie := range map[string]string{"denied by name": eve, "not in the allowed domain": outsider} {
 		t.Run(name, func(t *testing.T) {
 			b := s.browser()
-			resp, body := b.do("GET", "/page", nil, "Cookie", "xmpp_auth="+cookie)
+			resp, body := b.Do("GET", "/page", nil, "Cookie", "xmpp_auth="+cookie)
 			if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "You are logged in as") ||
 				!strings.Contains(body, `href="/.xmpp-auth/logout"`) || strings.Contains(body, `name="jid"`) {
 				t.Errorf("browser: %d\n%s", resp.StatusCode, body)
 			}
-			resp, body = b.do("GET", "/page", nil, "Cookie", "xmpp_auth="+cookie, "Accept", "application/json")
+			resp, body = b.Do("GET", "/page", nil, "Cookie", "xmpp_auth="+cookie, "Accept", "application/json")
 			if resp.StatusCode != http.StatusForbidden || strings.Contains(body, "<html") {
 				t.Errorf("API client: %d\n%s", resp.StatusCode, body)
 			}
@@ -675,7 +572,7 @@ func TestALoggedInVisitorWhoMayNotEnterGetsForbiddenNotALoop(t *testing.T) {
 		t.Error("a forbidden visitor reached the upstream")
 	}
 	t.Run("a denied address cannot start a login", func(t *testing.T) {
-		resp, body := s.browser().submit("eve@localhost", "/")
+		resp, body := s.browser().Submit("eve@localhost", "/")
 		if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "may not log in") {
 			t.Errorf("got %d\n%s", resp.StatusCode, body)
 		}
@@ -687,7 +584,7 @@ func TestAFormSentWhileLoggedOutIsNotLostSilently(t *testing.T) {
 	s.load(options{})
 	alice := s.p.NewUser(t, "alice", xmpptest.Silent)
 	b := s.browser()
-	resp, body := b.do("POST", "/comment?page=7", url.Values{"text": {"hello"}})
+	resp, body := b.Do("POST", "/comment?page=7", url.Values{"text": {"hello"}})
 	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "was not delivered") || !strings.Contains(body, `value="/comment?page=7"`) {
 		t.Fatalf("a POST without a session: %d\n%s", resp.StatusCode, body)
 	}
@@ -695,7 +592,7 @@ func TestAFormSentWhileLoggedOutIsNotLostSilently(t *testing.T) {
 		t.Fatal("the form reached the upstream without a session")
 	}
 	token := csrfField.FindStringSubmatch(body)[1]
-	resp, body = b.do("POST", "/.xmpp-auth/login", url.Values{"jid": {"alice@localhost"}, "return": {"/comment?page=7"}, "csrf": {token}, "resend": {"1"}})
+	resp, body = b.Do("POST", "/.xmpp-auth/login", url.Values{"jid": {"alice@localhost"}, "return": {"/comment?page=7"}, "csrf": {token}, "resend": {"1"}})
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("login form: %d", resp.StatusCode)
 	}
@@ -707,7 +604,7 @@ func TestAFormSentWhileLoggedOutIsNotLostSilently(t *testing.T) {
 		t.Fatal(err)
 	}
 	approve(t, alice, req)
-	resp, body = b.outcome()
+	resp, body = b.Outcome()
 	if to := approvedTo(resp, body); to != "/comment?page=7" {
 		t.Fatalf("after approval: %d, sent to %q (a GET of the form's page is what follows)\n%s", resp.StatusCode, to, body)
 	}

@@ -34,7 +34,7 @@ func startPending(t *testing.T, s *site, u *xmpptest.User, jid string, n int) ([
 	browsers := make([]*browser, n)
 	for i := range browsers {
 		browsers[i] = s.browser()
-		if resp, body := browsers[i].submit(jid, fmt.Sprintf("/page/%d", i)); resp.StatusCode != http.StatusOK {
+		if resp, body := browsers[i].Submit(jid, fmt.Sprintf("/page/%d", i)); resp.StatusCode != http.StatusOK {
 			t.Fatalf("login %d: %d\n%.300s", i, resp.StatusCode, body)
 		}
 	}
@@ -58,7 +58,7 @@ func pollAll(browsers []*browser) ([]string, []time.Time) {
 	var wg sync.WaitGroup
 	for i, b := range browsers {
 		wg.Go(func() {
-			_, body := b.do("POST", "/.xmpp-auth/status", url.Values{"k": {b.secret}})
+			_, body := b.Do("POST", "/.xmpp-auth/status", url.Values{"k": {b.Secret}})
 			var a struct{ State string }
 			_ = json.Unmarshal([]byte(body), &a)
 			states[i], at[i] = a.State, time.Now()
@@ -75,9 +75,9 @@ func loginWorks(t *testing.T, s *site, jid string, d time.Duration) time.Duratio
 	start := time.Now()
 	for {
 		b := s.browser()
-		resp, body := b.submit(jid, "/")
+		resp, body := b.Submit(jid, "/")
 		if resp.StatusCode == http.StatusOK {
-			if resp, body := b.outcome(); approvedTo(resp, body) == "/" {
+			if resp, body := b.Outcome(); approvedTo(resp, body) == "/" {
 				return time.Since(start)
 			}
 		}
@@ -117,7 +117,7 @@ func TestServerKilledDuring100PendingLoginsEndsThemAllUnreachable(t *testing.T) 
 		t.Errorf("the last login ended %v after the kill, want within 2s", slowest)
 	}
 	// The waiting page says so too, with a way to try again.
-	if resp, body := browsers[0].do("POST", "/.xmpp-auth/wait", url.Values{"k": {browsers[0].secret}}); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, `href="/page/0"`) {
+	if resp, body := browsers[0].Do("POST", "/.xmpp-auth/wait", url.Values{"k": {browsers[0].Secret}}); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, `href="/page/0"`) {
 		t.Errorf("waiting page after the kill: %d\n%.300s", resp.StatusCode, body)
 	}
 
@@ -146,7 +146,7 @@ func TestServerPausedFor5sThenLoginsWorkAgain(t *testing.T) {
 	for i := range 20 {
 		wg.Go(func() {
 			b := s.browser()
-			if resp, body := b.submit("alice@localhost", fmt.Sprintf("/p/%d", i)); resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusServiceUnavailable {
+			if resp, body := b.Submit("alice@localhost", fmt.Sprintf("/p/%d", i)); resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusServiceUnavailable {
 				t.Errorf("a login while the server is paused: %d\n%.300s", resp.StatusCode, body)
 			}
 		})
@@ -231,10 +231,10 @@ func TestAComponentTheServerRefusesIsOneClearLogLineAndAnUnavailablePage(t *test
 			t.Logf("logged: %s; hint: %s", errs[0]["error"], errs[0]["hint"])
 
 			b := s.browser()
-			if resp, body := b.do("GET", "/", nil); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, `name="jid"`) {
+			if resp, body := b.Do("GET", "/", nil); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, `name="jid"`) {
 				t.Errorf("Caddy stopped serving the login page: %d", resp.StatusCode)
 			}
-			if resp, body := b.submit("alice@localhost", "/"); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "could not be reached") {
+			if resp, body := b.Submit("alice@localhost", "/"); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "could not be reached") {
 				t.Errorf("a login while the XMPP side is down: %d\n%.400s", resp.StatusCode, body)
 			}
 		})
@@ -339,7 +339,7 @@ func TestTenReloadsDuring100PendingLoginsLoseNothingAndLeakNothing(t *testing.T)
 		}
 	}
 	for _, b := range browsers {
-		b.c.CloseIdleConnections()
+		b.Client.CloseIdleConnections()
 	}
 	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
 	slack := 10 // the runtime's and the HTTP server's own, which come and go
@@ -360,7 +360,7 @@ func TestACaddyRestartKeepsSessionsAndEndsPendingLoginsCleanly(t *testing.T) {
 	in := s.browser()
 	_, reqs := startPendingFor(t, s, in, alice)
 	approve(t, alice, reqs)
-	if resp, body := in.outcome(); approvedTo(resp, body) == "" {
+	if resp, body := in.Outcome(); approvedTo(resp, body) == "" {
 		t.Fatalf("login: %d\n%s", resp.StatusCode, body)
 	}
 	waiting := s.browser()
@@ -370,13 +370,13 @@ func TestACaddyRestartKeepsSessionsAndEndsPendingLoginsCleanly(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.load(options{StoredKey: true})
-	if resp, body := in.do("GET", "/", nil); resp.StatusCode != http.StatusOK || body != "hello alice@localhost" {
+	if resp, body := in.Do("GET", "/", nil); resp.StatusCode != http.StatusOK || body != "hello alice@localhost" {
 		t.Errorf("a session after the restart: %d %q", resp.StatusCode, body)
 	}
-	if _, state := waiting.do("POST", "/.xmpp-auth/status", url.Values{"k": {waiting.secret}}); !strings.Contains(state, `"gone"`) {
+	if _, state := waiting.Do("POST", "/.xmpp-auth/status", url.Values{"k": {waiting.Secret}}); !strings.Contains(state, `"gone"`) {
 		t.Errorf("a pending login's poll after the restart: %s, want gone", state)
 	}
-	if resp, body := waiting.do("POST", "/.xmpp-auth/wait", url.Values{"k": {waiting.secret}}); resp.StatusCode != http.StatusNotFound || !strings.Contains(body, "Start again") {
+	if resp, body := waiting.Do("POST", "/.xmpp-auth/wait", url.Values{"k": {waiting.Secret}}); resp.StatusCode != http.StatusNotFound || !strings.Contains(body, "Start again") {
 		t.Errorf("a pending login's waiting page after the restart: %d\n%.400s", resp.StatusCode, body)
 	}
 }
@@ -385,7 +385,7 @@ func TestACaddyRestartKeepsSessionsAndEndsPendingLoginsCleanly(t *testing.T) {
 // waiting page and the request u got.
 func startPendingFor(t *testing.T, s *site, b *browser, u *xmpptest.User) (string, xmpptest.Request) {
 	t.Helper()
-	resp, body := b.submit(u.JID.Bare().String(), "/")
+	resp, body := b.Submit(u.JID.Bare().String(), "/")
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("login: %d\n%.300s", resp.StatusCode, body)
 	}

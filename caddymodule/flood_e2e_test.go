@@ -43,8 +43,8 @@ func loadBehindProxy(t *testing.T, s *site) {
 func flood(t *testing.T, s *site, n int, jid, ip func(i int) string) map[int]int {
 	t.Helper()
 	b := s.browser()
-	token := b.formToken()
-	jar := b.c.Jar
+	token := b.FormToken()
+	jar := b.Client.Jar
 	tr := &http.Transport{MaxIdleConnsPerHost: 16}
 	defer tr.CloseIdleConnections()
 	c := &http.Client{Jar: jar, Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -60,9 +60,9 @@ func flood(t *testing.T, s *site, n int, jid, ip func(i int) string) map[int]int
 					return
 				}
 				form := url.Values{"jid": {jid(i)}, "return": {"/"}, "csrf": {token}}
-				req, _ := http.NewRequest("POST", b.base+"/.xmpp-auth/login", strings.NewReader(form.Encode()))
+				req, _ := http.NewRequest("POST", b.Base+"/.xmpp-auth/login", strings.NewReader(form.Encode()))
 				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-				req.Header.Set("Origin", b.base)
+				req.Header.Set("Origin", b.Base)
 				req.Header.Set("X-Forwarded-For", ip(i))
 				resp, err := c.Do(req)
 				if err != nil {

@@ -64,14 +64,14 @@ func TestLanguageAndMessagesFileThroughTheServer(t *testing.T) {
 	for _, tt := range tests {
 		t.Run("Accept-Language "+tt.acceptLanguage, func(t *testing.T) {
 			b := s.browser()
-			resp, body := b.do("GET", "/page", nil, "Accept-Language", tt.acceptLanguage)
+			resp, body := b.Do("GET", "/page", nil, "Accept-Language", tt.acceptLanguage)
 			if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, `<html lang="`+tt.pageLang+`">`) ||
 				!strings.Contains(body, tt.pageText) || resp.Header.Get("Content-Language") != tt.pageLang ||
 				!strings.Contains(resp.Header.Get("Vary"), "Accept-Language") {
 				t.Fatalf("login page: %d %v\n%s", resp.StatusCode, resp.Header, body)
 			}
 			token := csrfField.FindStringSubmatch(body)[1]
-			resp, _ = b.do("POST", "/.xmpp-auth/login", url.Values{"jid": {"alice@localhost"}, "return": {"/page"}, "csrf": {token}},
+			resp, _ = b.Do("POST", "/.xmpp-auth/login", url.Values{"jid": {"alice@localhost"}, "return": {"/page"}, "csrf": {token}},
 				"Accept-Language", tt.acceptLanguage)
 			if resp.StatusCode != http.StatusOK {
 				t.Fatalf("login form: %d", resp.StatusCode)
@@ -94,7 +94,7 @@ func TestLanguageAndMessagesFileThroughTheServer(t *testing.T) {
 
 	// An error page in French: the error text is translated too.
 	b := s.browser()
-	resp, body := b.do("POST", "/.xmpp-auth/login", url.Values{"jid": {"not an address"}, "csrf": {b.formToken()}}, "Accept-Language", "fr")
+	resp, body := b.Do("POST", "/.xmpp-auth/login", url.Values{"jid": {"not an address"}, "csrf": {b.FormToken()}}, "Accept-Language", "fr")
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "Ce n&#39;est pas une adresse XMPP") {
 		t.Errorf("French error: %d\n%s", resp.StatusCode, body)
 	}
@@ -113,14 +113,14 @@ func TestTemplatesFolderThroughTheServer(t *testing.T) {
 	}
 	s.p.NewUser(t, "alice", xmpptest.Silent)
 	b := s.browser()
-	resp, body := b.do("GET", "/x", nil, "Accept-Language", "fr")
+	resp, body := b.Do("GET", "/x", nil, "Accept-Language", "fr")
 	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, `<title>Connexion (custom)</title><h1 class="custom">127.0.0.1</h1>`) ||
 		!strings.Contains(body, `value="/x"`) || !strings.Contains(body, "Votre adresse XMPP") {
 		t.Fatalf("custom login page: %d\n%s", resp.StatusCode, body)
 	}
 	// The custom form works: the login starts.
 	token := csrfField.FindStringSubmatch(body)[1]
-	if resp, _ := b.do("POST", "/.xmpp-auth/login", url.Values{"jid": {"alice@localhost"}, "return": {"/x"}, "csrf": {token}}); resp.StatusCode != http.StatusOK {
+	if resp, _ := b.Do("POST", "/.xmpp-auth/login", url.Values{"jid": {"alice@localhost"}, "return": {"/x"}, "csrf": {token}}); resp.StatusCode != http.StatusOK {
 		t.Errorf("login from the custom form: %d", resp.StatusCode)
 	}
 }

@@ -20,7 +20,7 @@ func outcomeLatencies(t *testing.T, s *site, alice *xmpptest.User, n int) []time
 	var took []time.Duration
 	for range n {
 		b := s.browser()
-		if resp, body := b.submit("alice@localhost", "/"); resp.StatusCode != http.StatusOK {
+		if resp, body := b.Submit("alice@localhost", "/"); resp.StatusCode != http.StatusOK {
 			t.Fatalf("waiting page: %d\n%s", resp.StatusCode, body)
 		}
 		req, err := alice.NextRequest(context.Background())
@@ -29,7 +29,7 @@ func outcomeLatencies(t *testing.T, s *site, alice *xmpptest.User, n int) []time
 		}
 		polled := make(chan time.Time, 1)
 		go func() {
-			resp, state := b.do("POST", "/.xmpp-auth/status", url.Values{"k": {b.secret}})
+			resp, state := b.Do("POST", "/.xmpp-auth/status", url.Values{"k": {b.Secret}})
 			if approvedTo(resp, state) != "/" {
 				t.Errorf("status answered %q", state)
 			}
@@ -73,10 +73,10 @@ func TestLimitsFromTheConfigApply(t *testing.T) {
 	s := newSite(t)
 	loadWithLimits(t, s, map[string]any{"jid_open": 1})
 	s.p.NewUser(t, "alice", xmpptest.Silent)
-	if resp, _ := s.browser().submit("alice@localhost", "/"); resp.StatusCode != http.StatusOK {
+	if resp, _ := s.browser().Submit("alice@localhost", "/"); resp.StatusCode != http.StatusOK {
 		t.Fatalf("first login: %d", resp.StatusCode)
 	}
-	if resp, _ := s.browser().submit("alice@localhost", "/"); resp.StatusCode != http.StatusTooManyRequests {
+	if resp, _ := s.browser().Submit("alice@localhost", "/"); resp.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("second open login with jid_open 1: %d", resp.StatusCode)
 	}
 }
@@ -86,12 +86,12 @@ func TestALoginBelongsToTheBrowserThatStartedIt(t *testing.T) {
 	s.load(options{})
 	s.p.NewUser(t, "alice", xmpptest.Silent)
 	owner, thief := s.browser(), s.browser()
-	if resp, _ := owner.submit("alice@localhost", "/"); resp.StatusCode != http.StatusOK {
+	if resp, _ := owner.Submit("alice@localhost", "/"); resp.StatusCode != http.StatusOK {
 		t.Fatalf("waiting page: %d", resp.StatusCode)
 	}
-	u, _ := url.Parse(owner.base)
+	u, _ := url.Parse(owner.Base)
 	var login string
-	for _, c := range owner.c.Jar.Cookies(u) {
+	for _, c := range owner.Client.Jar.Cookies(u) {
 		if c.Name == "xmpp_auth_login" {
 			login = c.Value
 		}
@@ -99,7 +99,7 @@ func TestALoginBelongsToTheBrowserThatStartedIt(t *testing.T) {
 	if login == "" {
 		// The jar keeps path-scoped cookies under their path.
 		u.Path = "/.xmpp-auth/"
-		for _, c := range owner.c.Jar.Cookies(u) {
+		for _, c := range owner.Client.Jar.Cookies(u) {
 			if c.Name == "xmpp_auth_login" {
 				login = c.Value
 			}
@@ -108,12 +108,12 @@ func TestALoginBelongsToTheBrowserThatStartedIt(t *testing.T) {
 	if login == "" {
 		t.Fatal("no login cookie")
 	}
-	thief.formToken() // a pre-login cookie of its own
-	resp, _ := thief.do("POST", "/.xmpp-auth/wait", url.Values{"k": {owner.secret}}, "Cookie", "xmpp_auth_login="+login)
+	thief.FormToken() // a pre-login cookie of its own
+	resp, _ := thief.Do("POST", "/.xmpp-auth/wait", url.Values{"k": {owner.Secret}}, "Cookie", "xmpp_auth_login="+login)
 	if resp.StatusCode != http.StatusNotFound {
 		t.Errorf("another browser holding the login cookie: %d, want 404", resp.StatusCode)
 	}
-	if _, state := thief.do("POST", "/.xmpp-auth/status", url.Values{"k": {owner.secret}}, "Cookie", "xmpp_auth_login="+login); !strings.Contains(state, `"gone"`) {
+	if _, state := thief.Do("POST", "/.xmpp-auth/status", url.Values{"k": {owner.Secret}}, "Cookie", "xmpp_auth_login="+login); !strings.Contains(state, `"gone"`) {
 		t.Errorf("another browser polling with the login cookie: %s, want gone", state)
 	}
 }
@@ -121,12 +121,12 @@ func TestALoginBelongsToTheBrowserThatStartedIt(t *testing.T) {
 func TestTheGatesOwnAddressCannotBeAsked(t *testing.T) {
 	s := newSite(t)
 	s.load(options{})
-	resp, body := s.browser().submit("someone@auth.localhost", "/")
+	resp, body := s.browser().Submit("someone@auth.localhost", "/")
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("form: %d\n%s", resp.StatusCode, body)
 	}
 	c := newAPIClient(s, false)
-	if resp, body := c.send("GET", "/", basicAuth("someone@auth.localhost/r", "tx1")); resp.StatusCode != http.StatusBadRequest {
+	if resp, body := c.Send("GET", "/", basicAuth("someone@auth.localhost/r", "tx1")); resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("Basic: %d %s", resp.StatusCode, body)
 	}
 }

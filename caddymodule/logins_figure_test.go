@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"regexp"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -335,7 +336,7 @@ func login(b *loadBrowser, jid, token string) error {
 	if err != nil {
 		return err
 	}
-	m := secretField.FindSubmatch(page)
+	m := regexp.MustCompile(`name="k" value="([^"]+)"`).FindSubmatch(page)
 	if resp.StatusCode != http.StatusOK || m == nil {
 		return fmt.Errorf("login form answered %d without a login secret", resp.StatusCode)
 	}

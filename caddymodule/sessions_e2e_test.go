@@ -52,9 +52,9 @@ func (s *site) loadWith(o options, edit func(gate map[string]any)) error {
 }
 
 // get asks for path as an API client with the session cookie value.
-func (b *browser) get(path, cookie string, hdr ...string) (*http.Response, string) {
-	b.t.Helper()
-	return b.do("GET", path, nil, append([]string{"Accept", "application/json", "Cookie", "xmpp_auth=" + cookie}, hdr...)...)
+func getAs(b *browser, path, cookie string, hdr ...string) (*http.Response, string) {
+	b.T.Helper()
+	return b.Do("GET", path, nil, append([]string{"Accept", "application/json", "Cookie", "xmpp_auth=" + cookie}, hdr...)...)
 }
 
 func TestKeyRotationLogsNobodyOut(t *testing.T) {
@@ -77,10 +77,10 @@ func TestKeyRotationLogsNobodyOut(t *testing.T) {
 		if err := s.loadWith(options{}, func(g map[string]any) { g["session_keys"] = st.keys }); err != nil {
 			t.Fatal(err)
 		}
-		if resp, _ := b.get("/", old); (resp.StatusCode == http.StatusOK) != st.oldOK {
+		if resp, _ := getAs(b, "/", old); (resp.StatusCode == http.StatusOK) != st.oldOK {
 			t.Errorf("step %d: cookie of the old key: %d", i, resp.StatusCode)
 		}
-		if resp, _ := b.get("/", fresh); (resp.StatusCode == http.StatusOK) != st.freshOK {
+		if resp, _ := getAs(b, "/", fresh); (resp.StatusCode == http.StatusOK) != st.freshOK {
 			t.Errorf("step %d: cookie of the new key: %d", i, resp.StatusCode)
 		}
 	}
@@ -94,29 +94,29 @@ func TestIdleTimeoutRefreshesAtMostOnceAMinuteWithinTheLifetime(t *testing.T) {
 	now := time.Now()
 
 	recent := session.Session{JID: "alice@localhost", Authenticated: now.Add(-time.Minute), Issued: now.Add(-10 * time.Second), Expires: now.Add(10 * time.Minute)}
-	resp, _ := s.browser().get("/", cookieFor(t, recent, "127.0.0.1", testSessionKey))
+	resp, _ := getAs(s.browser(), "/", cookieFor(t, recent, "127.0.0.1", testSessionKey))
 	if resp.StatusCode != http.StatusOK || len(resp.Cookies()) != 0 {
 		t.Errorf("a cookie issued 10s ago: %d, cookies %v (want no refresh)", resp.StatusCode, resp.Cookies())
 	}
 
 	due := session.Session{JID: "alice@localhost", Authenticated: now.Add(-5 * time.Minute), Issued: now.Add(-2 * time.Minute), Expires: now.Add(8 * time.Minute)}
-	resp, _ = s.browser().get("/", cookieFor(t, due, "127.0.0.1", testSessionKey))
+	resp, _ = getAs(s.browser(), "/", cookieFor(t, due, "127.0.0.1", testSessionKey))
 	cs := resp.Cookies()
 	if resp.StatusCode != http.StatusOK || len(cs) != 1 || cs[0].Name != "xmpp_auth" || cs[0].MaxAge < 590 || cs[0].MaxAge > 600 {
 		t.Fatalf("a cookie issued 2 minutes ago: %d, cookies %+v (want a refresh for 10 more minutes)", resp.StatusCode, cs)
 	}
-	if resp, _ := s.browser().get("/", cs[0].Value); resp.StatusCode != http.StatusOK {
+	if resp, _ := getAs(s.browser(), "/", cs[0].Value); resp.StatusCode != http.StatusOK {
 		t.Errorf("the refreshed cookie: %d", resp.StatusCode)
 	}
 
 	nearEnd := session.Session{JID: "alice@localhost", Authenticated: now.Add(-55 * time.Minute), Issued: now.Add(-2 * time.Minute), Expires: now.Add(5 * time.Minute)}
-	resp, _ = s.browser().get("/", cookieFor(t, nearEnd, "127.0.0.1", testSessionKey))
+	resp, _ = getAs(s.browser(), "/", cookieFor(t, nearEnd, "127.0.0.1", testSessionKey))
 	if cs := resp.Cookies(); len(cs) != 1 || cs[0].MaxAge > 5*60 {
 		t.Errorf("refresh 5 minutes before the end of the lifetime: %+v (must not go past the lifetime)", cs)
 	}
 
 	past := session.Session{JID: "alice@localhost", Authenticated: now.Add(-2 * time.Hour), Issued: now.Add(-time.Minute), Expires: now.Add(9 * time.Minute)}
-	if resp, _ := s.browser().get("/", cookieFor(t, past, "127.0.0.1", testSessionKey)); resp.StatusCode != http.StatusUnauthorized {
+	if resp, _ := getAs(s.browser(), "/", cookieFor(t, past, "127.0.0.1", testSessionKey)); resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("a cookie past the absolute lifetime: %d", resp.StatusCode)
 	}
 }
@@ -137,7 +137,7 @@ func TestCookieDomainSharesOneLoginAcrossItsHosts(t *testing.T) {
 	hostCookie := cookieFor(t, shared, "wiki.example.test", testSessionKey)
 
 	for _, host := range []string{"wiki.example.test", "git.example.test"} {
-		resp, _ := s.browser().doHost(host, domainCookie)
+		resp, _ := doHost(s.browser(), host, domainCookie)
 		if resp.StatusCode != http.StatusOK {
 			t.Errorf("%s with the domain's cookie: %d", host, resp.StatusCode)
 		}
@@ -146,7 +146,7 @@ func TestCookieDomainSharesOneLoginAcrossItsHosts(t *testing.T) {
 			t.Errorf("%s refreshed the cookie as %+v", host, cs)
 		}
 	}
-	if resp, _ := s.browser().doHost("git.example.test", hostCookie); resp.StatusCode != http.StatusUnauthorized {
+	if resp, _ := doHost(s.browser(), "git.example.test", hostCookie); resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("a host-only cookie accepted as the domain's: %d", resp.StatusCode)
 	}
 
@@ -159,21 +159,9 @@ func TestCookieDomainSharesOneLoginAcrossItsHosts(t *testing.T) {
 }
 
 // doHost sends an API request with another Host header.
-func (b *browser) doHost(host, cookie string) (*http.Response, string) {
-	b.t.Helper()
-	req, err := http.NewRequest("GET", b.base+"/", nil)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	req.Host = host
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("Cookie", "xmpp_auth="+cookie)
-	resp, err := b.c.Do(req)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp, ""
+func doHost(b *browser, host, cookie string) (*http.Response, string) {
+	b.T.Helper()
+	return b.Do("GET", "/", nil, "Host", host, "Accept", "application/json", "Cookie", "xmpp_auth="+cookie)
 }
 
 func TestLogoutRevokesTheSessionEverywhere(t *testing.T) {
@@ -183,12 +171,12 @@ func TestLogoutRevokesTheSessionEverywhere(t *testing.T) {
 	live := session.Session{ID: [16]byte{1, 2, 3}, JID: "alice@localhost", Issued: now, Expires: now.Add(time.Hour)}
 	cookie := cookieFor(t, live, "127.0.0.1", testSessionKey)
 	b := s.browser()
-	if resp, _ := b.get("/", cookie); resp.StatusCode != http.StatusOK {
+	if resp, _ := getAs(b, "/", cookie); resp.StatusCode != http.StatusOK {
 		t.Fatalf("before logout: %d", resp.StatusCode)
 	}
 
 	// The site's own logout link: the browser names the page it was on.
-	resp, body := b.do("GET", "/.xmpp-auth/logout", nil, "Cookie", "xmpp_auth="+cookie, "Referer", b.base+"/page")
+	resp, body := b.Do("GET", "/.xmpp-auth/logout", nil, "Cookie", "xmpp_auth="+cookie, "Referer", b.Base+"/page")
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "You are logged out") {
 		t.Fatalf("logout: %d\n%s", resp.StatusCode, body)
 	}
@@ -201,7 +189,7 @@ func TestLogoutRevokesTheSessionEverywhere(t *testing.T) {
 	}
 
 	// A copy of the cookie, kept elsewhere, no longer works...
-	if resp, _ := b.get("/", cookie); resp.StatusCode != http.StatusUnauthorized {
+	if resp, _ := getAs(b, "/", cookie); resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("the copied cookie after logout: %d", resp.StatusCode)
 	}
 	if _, err := os.Stat(filepath.Join(s.storage, "xmpp_auth", "revoked", "01020300000000000000000000000000")); err != nil {
@@ -212,11 +200,11 @@ func TestLogoutRevokesTheSessionEverywhere(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.load(options{})
-	if resp, _ := b.get("/", cookie); resp.StatusCode != http.StatusUnauthorized {
+	if resp, _ := getAs(b, "/", cookie); resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("the copied cookie after a restart: %d", resp.StatusCode)
 	}
 	// An API client logs out with 204.
-	if resp, _ := b.get("/.xmpp-auth/logout", cookie); resp.StatusCode != http.StatusNoContent {
+	if resp, _ := getAs(b, "/.xmpp-auth/logout", cookie); resp.StatusCode != http.StatusNoContent {
 		t.Errorf("API logout: %d", resp.StatusCode)
 	}
 }
@@ -227,7 +215,7 @@ func TestEveryCookieOfTheNameIsTried(t *testing.T) {
 	now := time.Now()
 	valid := cookieFor(t, session.Session{JID: "alice@localhost", Issued: now, Expires: now.Add(time.Hour)}, "127.0.0.1", testSessionKey)
 	stale := cookieFor(t, session.Session{JID: "alice@localhost", Issued: now, Expires: now.Add(time.Hour)}, ".example.test", testSessionKey)
-	resp, _ := s.browser().do("GET", "/", nil, "Accept", "application/json", "Cookie", "xmpp_auth="+stale+"; xmpp_auth="+valid)
+	resp, _ := s.browser().Do("GET", "/", nil, "Accept", "application/json", "Cookie", "xmpp_auth="+stale+"; xmpp_auth="+valid)
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("a valid cookie sent after another site's: %d", resp.StatusCode)
 	}

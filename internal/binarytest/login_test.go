@@ -4,20 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/xepauth/caddy-xepauth/internal/webtest"
 	"github.com/xepauth/caddy-xepauth/internal/xmpptest"
 )
 
@@ -140,20 +138,6 @@ func TestLoginThroughBinary(t *testing.T) {
 		base, strings.TrimPrefix(app.URL, "http://"))
 	cp := startCaddy(t, caddyfile, host, p)
 
-	// do sends a request without following redirects and reads the body.
-	do := func(c *http.Client, req *http.Request) (*http.Response, string) {
-		t.Helper()
-		resp, err := c.Do(req)
-		if err != nil {
-			cp.fatalf("%s %s: %v", req.Method, req.URL, err)
-		}
-		defer resp.Body.Close()
-		body, err := io.ReadAll(resp.Body)
-		if err != nil {
-			cp.fatalf("%s %s: read body: %v", req.Method, req.URL, err)
-		}
-		return resp, string(body)
-	}
 	// short keeps failure messages readable: a page without its style sheet.
 	short := func(body string) string {
 		if _, after, ok := strings.Cut(body, "</style>"); ok {
@@ -164,40 +148,20 @@ func TestLoginThroughBinary(t *testing.T) {
 		}
 		return body
 	}
-	newRequest := func(method, path string, body io.Reader) *http.Request {
-		t.Helper()
-		req, err := http.NewRequest(method, base+path, body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return req
-	}
-	noRedirect := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 	// A non-browser client gets XEP-0070's challenge.
-	api := &http.Client{Timeout: 30 * time.Second, CheckRedirect: noRedirect}
-	resp, body := do(api, newRequest("GET", "/", nil))
+	resp, body := webtest.NewAPIClient(t, base, false).Send("GET", "/", "")
 	if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("WWW-Authenticate") != `Basic realm="xmpp"` {
 		cp.fatalf("non-browser GET /: %s, WWW-Authenticate %q; want 401 with Basic realm=\"xmpp\"\n%s",
 			resp.Status, resp.Header.Get("WWW-Authenticate"), short(body))
 	}
 
-	// A browser: cookie jar, asks for HTML.
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// A browser, with a cookie of the application's own, which must reach
+	// it untouched.
+	browser := webtest.NewBrowser(t, base)
 	baseURL, _ := url.Parse(base)
-	// A cookie of the application's own, which must reach it untouched.
-	jar.SetCookies(baseURL, []*http.Cookie{{Name: "theme", Value: "dark", Path: "/"}})
-	browser := &http.Client{Jar: jar, Timeout: 30 * time.Second, CheckRedirect: noRedirect}
-	browse := func(method, path string, body io.Reader) *http.Request {
-		req := newRequest(method, path, body)
-		req.Header.Set("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
-		return req
-	}
-
-	resp, body = do(browser, browse("GET", "/", nil))
+	browser.Client.Jar.SetCookies(baseURL, []*http.Cookie{{Name: "theme", Value: "dark", Path: "/"}})
+	resp, body = browser.Do("GET", "/", nil)
 	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, `name="jid"`) {
 		cp.fatalf("browser GET /: %s; want 401 with the login form (input name=\"jid\"):\n%s", resp.Status, short(body))
 	}
@@ -205,42 +169,25 @@ func TestLoginThroughBinary(t *testing.T) {
 	// Post the login form. Until the component has connected to Prosody
 	// (in the background, after Caddy started) the gate answers 503
 	// "unreachable"; that is a page to retry from, so retry.
-	// The form's token, from the login page the first visit showed.
-	token := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(body)
-	if token == nil {
-		cp.fatalf("the login page has no form token:\n%s", short(body))
-	}
-	form := url.Values{"jid": {aliceJID}, "return": {"/"}, "csrf": {token[1]}}.Encode()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		req := browse("POST", "/.xmpp-auth/login", strings.NewReader(form))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Origin", base)
-		resp, body = do(browser, req)
+		resp, body = browser.Submit(aliceJID, "/")
 		if resp.StatusCode != http.StatusServiceUnavailable || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `class="code"`) {
-		cp.fatalf("POST /.xmpp-auth/login: %s; want 200 with the waiting page and its code\n%s", resp.Status, short(body))
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `class="code"`) || browser.Secret == "" {
+		cp.fatalf("POST /.xmpp-auth/login: %s; want 200 with the waiting page, its code and its secret\n%s", resp.Status, short(body))
 	}
 
 	// Alice's client approves on its own; the waiting page's continue
 	// button (as a browser without JavaScript presses it, with the
 	// login's secret the page holds) turns into a redirect back to where
 	// the visitor was going.
-	secret := regexp.MustCompile(`name="k" value="([^"]+)"`).FindStringSubmatch(body)
-	if secret == nil {
-		cp.fatalf("the waiting page holds no login secret:\n%s", short(body))
-	}
-	cont := url.Values{"k": {secret[1]}}.Encode()
 	deadline = time.Now().Add(10 * time.Second)
 	for {
-		req := browse("POST", "/.xmpp-auth/wait", strings.NewReader(cont))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Origin", base)
-		resp, body = do(browser, req)
+		resp, body = browser.Continue()
 		if resp.StatusCode == http.StatusSeeOther {
 			break
 		}
@@ -269,10 +216,7 @@ func TestLoginThroughBinary(t *testing.T) {
 
 	// Logged in. A header the client forges and a stale login cookie sent
 	// by hand must not reach the upstream; the jar adds the session cookie.
-	req := browse("GET", "/", nil)
-	req.Header.Set("X-Forwarded-User", "mallory@localhost")
-	req.Header.Set("Cookie", "xmpp_auth_login=stale")
-	resp, body = do(browser, req)
+	resp, body = browser.Do("GET", "/", nil, "X-Forwarded-User", "mallory@localhost", "Cookie", "xmpp_auth_login=stale")
 	if resp.StatusCode != http.StatusOK {
 		cp.fatalf("GET / after login: %s; want 200 from the upstream\n%s", resp.Status, short(body))
 	}

@@ -14,7 +14,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +21,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/xepauth/caddy-xepauth/internal/webtest"
 )
 
 var (
@@ -126,15 +127,7 @@ func runCaddy(t *testing.T, args ...string) (stdout, stderr string) {
 }
 
 // freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+func freePort(t *testing.T) int { return webtest.FreePort(t) }
 
 // syncBuffer is a bytes.Buffer safe for a subprocess to write while the
 // test reads it.

@@ -6,12 +6,9 @@ import (
 	"encoding/xml"
 	"errors"
 	"io"
-	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"os"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -19,6 +16,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/xepauth/caddy-xepauth/internal/webtest"
 	"github.com/xepauth/caddy-xepauth/internal/xmpptest"
 )
 
@@ -169,24 +167,14 @@ func startTestDemo(t *testing.T, pol policy, keys *keyboard) *demo {
 }
 
 // freeAddr returns a loopback address nobody listens on right now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
+func freeAddr(t *testing.T) string { return webtest.FreeAddr(t) }
 
-// browser is a cookie-keeping HTTP client that, like a test should, looks
-// at each redirect instead of following it.
+// browser is webtest's browser on the demo's site, with the demo's own
+// ways: a cookie of the application's, and a login as a browser without
+// JavaScript makes it.
 type browser struct {
-	t    *testing.T
+	*webtest.Browser
 	base *url.URL
-	jar  *cookiejar.Jar
-	c    *http.Client
 }
 
 func newBrowser(t *testing.T, d *demo) *browser {
@@ -195,26 +183,16 @@ func newBrowser(t *testing.T, d *demo) *browser {
 	if err != nil {
 		t.Fatal(err)
 	}
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &browser{t: t, base: base, jar: jar, c: &http.Client{
-		Jar:     jar,
-		Timeout: 10 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		},
-	}}
+	return &browser{Browser: webtest.NewBrowser(t, strings.TrimSuffix(d.siteURL(), "/")), base: base}
 }
 
 func (b *browser) setCookie(name, value string) {
-	b.jar.SetCookies(b.base, []*http.Cookie{{Name: name, Value: value}})
+	b.Client.Jar.SetCookies(b.base, []*http.Cookie{{Name: name, Value: value}})
 }
 
 // cookie returns the value the browser would send to / for name.
 func (b *browser) cookie(name string) string {
-	for _, c := range b.jar.Cookies(b.base) {
+	for _, c := range b.Client.Jar.Cookies(b.base) {
 		if c.Name == name {
 			return c.Value
 		}
@@ -222,87 +200,28 @@ func (b *browser) cookie(name string) string {
 	return ""
 }
 
-func (b *browser) do(req *http.Request) (*http.Response, string) {
-	b.t.Helper()
-	resp, err := b.c.Do(req)
-	if err != nil {
-		b.t.Fatalf("%s %s: %v", req.Method, req.URL, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		b.t.Fatalf("%s %s: read the body: %v", req.Method, req.URL, err)
-	}
-	return resp, string(body)
-}
-
 func (b *browser) get(path, accept string) (*http.Response, string) {
-	b.t.Helper()
-	u, err := url.Parse(path)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	req, err := http.NewRequest(http.MethodGet, b.base.ResolveReference(u).String(), nil)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	req.Header.Set("Accept", accept)
-	return b.do(req)
-}
-
-var (
-	csrfField   = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
-	secretField = regexp.MustCompile(`name="k" value="([^"]+)"`)
-)
-
-// formToken loads the login form, as a person would, and returns its token.
-func (b *browser) formToken() string {
-	b.t.Helper()
-	_, body := b.get("/.xmpp-auth/login", "text/html")
-	m := csrfField.FindStringSubmatch(body)
-	if m == nil {
-		b.t.Fatalf("the login form has no token:\n%s", body)
-	}
-	return m[1]
+	b.T.Helper()
+	return b.Do(http.MethodGet, path, nil, "Accept", accept)
 }
 
 // login posts the login form as the page would and then its waiting
 // page's continue button until the answer stops saying "pending" (200); it
 // returns that last answer.
 func (b *browser) login(jid, ret string) (*http.Response, string) {
-	b.t.Helper()
-	form := url.Values{"jid": {jid}, "return": {ret}, "csrf": {b.formToken()}}
-	req, err := http.NewRequest(http.MethodPost, b.base.ResolveReference(&url.URL{Path: "/.xmpp-auth/login"}).String(),
-		strings.NewReader(form.Encode()))
-	if err != nil {
-		b.t.Fatal(err)
+	b.T.Helper()
+	resp, body := b.Submit(jid, ret)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `class="code"`) || b.Secret == "" {
+		b.T.Fatalf("POST login as %s: %s, want 200 with the waiting page and its login secret; body:\n%s", jid, resp.Status, body)
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "text/html")
-	req.Header.Set("Origin", "http://"+b.base.Host)
-	resp, body := b.do(req)
-	secret := secretField.FindStringSubmatch(body)
-	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `class="code"`) || secret == nil {
-		b.t.Fatalf("POST login as %s: %s, want 200 with the waiting page and its login secret; body:\n%s", jid, resp.Status, body)
-	}
-	cont := url.Values{"k": {secret[1]}}.Encode()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		// The waiting page's continue button, as a browser without
-		// JavaScript presses it.
-		req, err := http.NewRequest(http.MethodPost, b.base.ResolveReference(&url.URL{Path: "/.xmpp-auth/wait"}).String(), strings.NewReader(cont))
-		if err != nil {
-			b.t.Fatal(err)
-		}
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Accept", "text/html")
-		req.Header.Set("Origin", "http://"+b.base.Host)
-		resp, body := b.do(req)
+		resp, body := b.Continue()
 		if resp.StatusCode != http.StatusOK {
 			return resp, body
 		}
 		if time.Now().After(deadline) {
-			b.t.Fatalf("login as %s: still pending after 20s; body:\n%s", jid, body)
+			b.T.Fatalf("login as %s: still pending after 20s; body:\n%s", jid, body)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
