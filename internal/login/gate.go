@@ -329,8 +329,12 @@ func wantsHTML(r *http.Request) bool {
 // cookies across ports, so the port cannot tell sites apart anyway.
 func siteOf(r *http.Request) string {
 	host := r.Host
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
+	// Only a host with a colon can have a port; SplitHostPort would make
+	// an error of every other one, on every request.
+	if strings.IndexByte(host, ':') >= 0 {
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
 	}
 	return strings.ToLower(strings.TrimSuffix(host, "."))
 }

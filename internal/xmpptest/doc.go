@@ -24,7 +24,9 @@
 //   - [Server.ConnectRaw] logs a client in by hand with its name exactly as
 //     given (mellium would normalise it), to see what a server makes of a
 //     name typed otherwise than its account's canonical spelling (see
-//     TestServersStampTheSender).
+//     TestServersStampTheSender), or with a SASL authorization identity
+//     naming another account ([WithAuthzid]; see
+//     TestEjabberd2301BindsASASLPlainAuthzidOfAnotherAccount).
 //
 // The core API never needs a *testing.T, so the demo command can use it too;
 // [NewServer], [NewServerOf] and [Server.NewUser] are thin testing.TB

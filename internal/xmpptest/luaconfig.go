@@ -29,6 +29,9 @@ const (
 //   - s2s and HTTP off: nothing listens beyond the two ports we picked.
 //   - nagle off: otherwise Nagle plus delayed ACKs add ~40 ms stalls to
 //     message round trips.
+//   - disable_sasl_mechanisms only when Config.DisableSASLMechanisms asks
+//     (it then replaces Prosody's default, DIGEST-MD5, which 0.12 does not
+//     implement anyway).
 func renderProsodyConfig(cfg Config, c2sPort, componentPort int) string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
@@ -61,6 +64,13 @@ func renderProsodyConfig(cfg Config, c2sPort, componentPort int) string {
 	w("c2s_require_encryption = false")
 	w("s2s_require_encryption = false")
 	w("allow_unencrypted_plain_auth = true")
+	if len(cfg.DisableSASLMechanisms) > 0 {
+		quoted := make([]string, len(cfg.DisableSASLMechanisms))
+		for i, m := range cfg.DisableSASLMechanisms {
+			quoted[i] = luaString(m)
+		}
+		w("disable_sasl_mechanisms = { %s }", strings.Join(quoted, ", "))
+	}
 	w("")
 	w("VirtualHost %s", luaString(cfg.Domain))
 	w("")

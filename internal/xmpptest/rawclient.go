@@ -44,6 +44,8 @@ type RawOption func(*rawOptions)
 type rawOptions struct {
 	resource     string
 	streamDomain string
+	authzid      string
+	forcePlain   bool
 }
 
 // WithResource asks the server to bind resource, sent as given. Without it
@@ -58,6 +60,23 @@ func WithStreamDomain(domain string) RawOption {
 	return func(o *rawOptions) { o.streamDomain = domain }
 }
 
+// WithAuthzid puts authzid, exactly as given, in the SASL PLAIN message as
+// the authorization identity: the account the client asks to act as
+// (RFC 4616: authzid NUL authcid NUL passwd). Without it the field is
+// empty, which asks for the authcid's own account. A server may refuse it,
+// ignore it or honour it; see TestEjabberd2301BindsASASLPlainAuthzidOfAnotherAccount.
+func WithAuthzid(authzid string) RawOption {
+	return func(o *rawOptions) { o.authzid = authzid }
+}
+
+// WithForcedPlain sends SASL PLAIN even when the server's features do not
+// offer it, as a client that ignores the offer would, so that a test sees
+// the server's own answer (a *SASLError when it refuses) instead of
+// ConnectRaw's "server offers no SASL PLAIN".
+func WithForcedPlain() RawOption {
+	return func(o *rawOptions) { o.forcePlain = true }
+}
+
 // RawClient is a client-to-server connection driven by hand. mellium (and
 // so User) normalises the name it logs in with; RawClient sends it byte for
 // byte as given, the way a client that does no normalisation would, so
@@ -69,7 +88,8 @@ type RawClient struct {
 }
 
 // ConnectRaw logs in over plaintext c2s with SASL PLAIN, the authcid being
-// rawLocal exactly as given (no stringprep, no PRECIS), binds a resource,
+// rawLocal exactly as given (no stringprep, no PRECIS) and the authzid
+// empty unless WithAuthzid, binds a resource,
 // sends the initial presence and returns once the server has processed it,
 // so a message to the bare JID right after ConnectRaw reaches this client.
 // A refused login returns a *SASLError.
@@ -98,7 +118,7 @@ func (s *Server) ConnectRaw(ctx context.Context, rawLocal, password string, opts
 	stopWatch := context.AfterFunc(ctx, func() { conn.Close() })
 
 	c := &rawSetup{conn: conn, domain: o.streamDomain}
-	bound, early, err := c.login(rawLocal, password, o.resource)
+	bound, early, err := c.login(rawLocal, password, &o)
 	if err == nil && !stopWatch() {
 		err = ctx.Err()
 	}
@@ -142,16 +162,15 @@ type rawSetup struct {
 
 // login runs the whole set-up and returns the bound JID and the elements
 // that arrived meanwhile and belong to the caller.
-func (c *rawSetup) login(rawLocal, password, resource string) (string, []string, error) {
+func (c *rawSetup) login(rawLocal, password string, o *rawOptions) (string, []string, error) {
 	f, err := c.open()
 	if err != nil {
 		return "", nil, err
 	}
-	if !f.offers("PLAIN") {
+	if !f.offers("PLAIN") && !o.forcePlain {
 		return "", nil, fmt.Errorf("server offers no SASL PLAIN (mechanisms %v)", f.Mechanisms)
 	}
-	// RFC 4616: [authzid] NUL authcid NUL passwd, with no authzid.
-	creds := base64.StdEncoding.EncodeToString([]byte("\x00" + rawLocal + "\x00" + password))
+	creds := base64.StdEncoding.EncodeToString(plainMessage(o.authzid, rawLocal, password))
 	if err := c.write("<auth xmlns='" + nsSASL + "' mechanism='PLAIN'>" + creds + "</auth>"); err != nil {
 		return "", nil, err
 	}
@@ -177,9 +196,9 @@ func (c *rawSetup) login(rawLocal, password, resource string) (string, []string,
 	}
 	var bind bytes.Buffer
 	bind.WriteString("<iq type='set' id='" + rawBindID + "'><bind xmlns='" + nsBind + "'>")
-	if resource != "" {
+	if o.resource != "" {
 		bind.WriteString("<resource>")
-		_ = xml.EscapeText(&bind, []byte(resource))
+		_ = xml.EscapeText(&bind, []byte(o.resource))
 		bind.WriteString("</resource>")
 	}
 	bind.WriteString("</bind></iq>")
@@ -224,6 +243,35 @@ func (c *rawSetup) login(rawLocal, password, resource string) (string, []string,
 		return "", nil, fmt.Errorf("ping refused: %s", reply)
 	}
 	return bound.JID, early, nil
+}
+
+// plainMessage is the SASL PLAIN message (RFC 4616): [authzid] NUL authcid
+// NUL passwd, an empty authzid meaning none.
+func plainMessage(authzid, authcid, password string) []byte {
+	return []byte(authzid + "\x00" + authcid + "\x00" + password)
+}
+
+// SASLMechanisms opens a c2s stream to the Domain, returns the SASL
+// mechanisms the server offers before login, as listed (Prosody's order
+// varies from one connection to the next), and closes the connection.
+func (s *Server) SASLMechanisms(ctx context.Context) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", s.C2SAddr)
+	if err != nil {
+		return nil, fmt.Errorf("SASL mechanisms of %s: %w", s.Kind, err)
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	stopWatch := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stopWatch()
+	f, err := (&rawSetup{conn: conn, domain: s.Domain}).open()
+	if err != nil {
+		return nil, fmt.Errorf("SASL mechanisms of %s: %w", s.Kind, err)
+	}
+	return f.Mechanisms, nil
 }
 
 // rawFeatures is what ConnectRaw reads of <stream:features/>.

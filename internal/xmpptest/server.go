@@ -85,6 +85,17 @@ type Config struct {
 	// LogLevel is the server's minimum log level: "debug", "info"
 	// (default), "warn" or "error".
 	LogLevel string
+	// DisableSASLMechanisms lists SASL mechanisms, spelled as the servers
+	// spell them (e.g. "PLAIN", "X-OAUTH2"), that the server neither
+	// offers nor accepts: both servers' disable_sasl_mechanisms option,
+	// which Prosody 0.12 compares case-sensitively. Default: none, so PLAIN
+	// stays available to ConnectRaw.
+	//
+	// ejabberd 23.01 lets a PLAIN (or X-OAUTH2) login act as any account of
+	// the host named in the authorization identity; disabling both is the
+	// configuration that stops it (see
+	// TestEjabberdWithoutPlainRefusesAnAuthzidOfAnotherAccount).
+	DisableSASLMechanisms []string
 }
 
 // Server is a running (or stopped, restartable) XMPP server bound to
@@ -201,6 +212,7 @@ func (s *Server) fillConfig(cfg Config) ([]int, error) {
 		extra[d] = sec
 	}
 	cfg.ExtraComponents = extra
+	cfg.DisableSASLMechanisms = append([]string(nil), cfg.DisableSASLMechanisms...)
 
 	if cfg.Dir == "" {
 		dir, err := os.MkdirTemp("", "xmpptest-"+string(s.Kind)+"-")

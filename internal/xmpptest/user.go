@@ -53,6 +53,7 @@ type UserOption func(*userOptions)
 type userOptions struct {
 	noPresence bool
 	wireLog    io.Writer
+	authzid    string
 }
 
 // WithoutPresence skips the initial presence. The server then does not
@@ -67,6 +68,15 @@ func WithoutPresence() UserOption {
 // prefixed with the user's JID and direction. Writes to w are serialised.
 func WithWireLog(w io.Writer) UserOption {
 	return func(o *userOptions) { o.wireLog = w }
+}
+
+// WithUserAuthzid puts authzid in the SASL exchange as the authorization
+// identity, the account the user asks to act as: in SCRAM's client-first
+// message ("n,a=authzid,...", the mechanism the user picks when offered),
+// or in PLAIN's first field. JID is whatever the server then binds. The
+// raw client's counterpart is WithAuthzid.
+func WithUserAuthzid(authzid string) UserOption {
+	return func(o *userOptions) { o.authzid = authzid }
 }
 
 // User is a scripted XMPP client logged in to a Server. It answers confirm
@@ -109,7 +119,9 @@ func (s *Server) Connect(ctx context.Context, local, password string, b Behaviou
 	}
 	cfg := xmpp.StreamConfig{
 		Features: []xmpp.StreamFeature{
-			xmpp.SASL("", password, sasl.ScramSha1, sasl.Plain),
+			// Client order wins: SCRAM-SHA-1 whenever the server offers
+			// it (both do by default), PLAIN only otherwise.
+			xmpp.SASL(o.authzid, password, sasl.ScramSha1, sasl.Plain),
 			xmpp.BindResource(),
 		},
 	}

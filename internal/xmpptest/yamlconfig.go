@@ -43,6 +43,7 @@ var ejabberdLogLevels = map[string]string{"debug": "debug", "info": "info", "war
 //     ejabberdctl cannot reach the node.
 //   - only the modules the tests rely on (disco, ping, roster), which also
 //     keeps start-up short.
+//   - disable_sasl_mechanisms only when Config.DisableSASLMechanisms asks.
 func renderEjabberdConfig(cfg Config, c2sPort, componentPort, httpPort int) string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
@@ -83,6 +84,12 @@ func renderEjabberdConfig(cfg Config, c2sPort, componentPort, httpPort int) stri
 	w("shaper: {}")
 	w("shaper_rules: {}")
 	w("s2s_access: none")
+	if len(cfg.DisableSASLMechanisms) > 0 {
+		w("disable_sasl_mechanisms:")
+		for _, m := range cfg.DisableSASLMechanisms {
+			w("  - %s", yamlString(m))
+		}
+	}
 	w("")
 	w("acl:")
 	w("  loopback:")
