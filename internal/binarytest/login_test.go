@@ -44,7 +44,7 @@ func upstream(t *testing.T) *httptest.Server {
 // caddyProcess is `caddy run` in the background.
 type caddyProcess struct {
 	t       *testing.T
-	stderr  *syncBuffer
+	stderr  *webtest.SyncBuffer
 	exited  chan struct{}
 	waitErr error
 	prosody *xmpptest.Server
@@ -61,7 +61,7 @@ func startCaddy(t *testing.T, caddyfile, addr string, p *xmpptest.Server) *caddy
 		t.Fatal(err)
 	}
 	cmd := caddyCommand(context.Background(), t, "run", "--config", path)
-	cp := &caddyProcess{t: t, stderr: new(syncBuffer), exited: make(chan struct{}), prosody: p}
+	cp := &caddyProcess{t: t, stderr: new(webtest.SyncBuffer), exited: make(chan struct{}), prosody: p}
 	cmd.Stdout = cp.stderr
 	cmd.Stderr = cp.stderr
 	if err := cmd.Start(); err != nil {

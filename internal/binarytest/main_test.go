@@ -18,7 +18,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -128,25 +127,6 @@ func runCaddy(t *testing.T, args ...string) (stdout, stderr string) {
 
 // freePort returns a loopback port that was free a moment ago.
 func freePort(t *testing.T) int { return webtest.FreePort(t) }
-
-// syncBuffer is a bytes.Buffer safe for a subprocess to write while the
-// test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // tail returns at most the last n lines of s.
 func tail(s string, n int) string {

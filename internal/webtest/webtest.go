@@ -5,6 +5,7 @@
 package webtest
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -218,4 +220,25 @@ func (a *APIClient) Send(method, path, auth string, hdr ...string) (*http.Respon
 	}
 	setHeaders(req, hdr)
 	return send(a.T, a.Client, req)
+}
+
+// SyncBuffer is a bytes.Buffer that a server, a subprocess or a logger
+// may write while the test reads it.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+// Write implements io.Writer.
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String returns everything written so far.
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -4,8 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"slices"
 	"path/filepath"
+	"slices"
 
 	"github.com/caddyserver/caddy/v2"
 
