@@ -60,7 +60,7 @@ XEPAUTH_CADDY="$PWD/bin/caddy" go test -race -count=1 -timeout 30m ./...
 
 step "the end-to-end suites again, against ejabberd"
 XEPAUTH_XMPP_SERVER=ejabberd XEPAUTH_CADDY="$PWD/bin/caddy" go test -race -count=1 -timeout 30m \
-	./xepauth ./caddymodule ./internal/xmpptest ./internal/binarytest
+	./xepauth ./internal/login ./caddymodule ./internal/xmpptest ./internal/binarytest
 
 step "done"
 echo "all checks passed"
