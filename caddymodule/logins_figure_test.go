@@ -94,7 +94,7 @@ func TestConcurrentLogins(t *testing.T) {
 	// n logins from one address to nUsers JIDs: the limits, which are not
 	// what is measured, would refuse most of them.
 	cfg["apps"].(map[string]any)["xmpp_auth"].(map[string]any)["limits"] = map[string]any{
-		"jid_open": n + 10, "jid_per_window": 2*n + 100, "ip_open": n + 10, "ip_per_window": 2*n + 100, "max_pending": 2*n + 100}
+		"jid_open": n + 10, "jid_per_window": 2*n + 100, "jid_all_open": n + 10, "ip_open": n + 10, "ip_per_window": 2*n + 100, "max_pending": 2*n + 100}
 	if err := caddyLoad(jsonMarshal(t, cfg)); err != nil {
 		t.Fatal(err)
 	}
