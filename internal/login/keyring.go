@@ -46,9 +46,11 @@ func LoadRing(ctx context.Context, st Storage, configured []string) (*session.Ri
 // 32 random bytes written in base64 (either alphabet, padded or not) or
 // hex: "any 32 characters" let a passphrase, or a placeholder copied from
 // an example, sign everyone's sessions. Random bytes are told from a
-// pattern by their variety: 32 random bytes almost never hold fewer than
-// 16 distinct values (the chance is below 10^-12). The key signs as the
-// text it is, so sessions made with a key that passes survive this check.
+// pattern by their variety (32 random bytes almost never hold fewer than
+// 16 distinct values: the chance is below 10^-12), and from words by how
+// few small letters their encoding has. No test tells every passphrase
+// from a key; these catch the usual ones. The key signs as the text it
+// is, so sessions made with a key that passes survive this check.
 func checkKeyMaterial(secret string) error {
 	secret = strings.TrimSpace(secret)
 	for _, decode := range []func(string) ([]byte, error){
@@ -64,10 +66,23 @@ func checkKeyMaterial(secret string) error {
 		for _, c := range b {
 			distinct[c] = true
 		}
-		if len(distinct) >= 16 {
-			return nil
+		if len(distinct) < 16 {
+			return errors.New("is not random: its bytes repeat a few values (" + makeKeyHint + ")")
 		}
-		return errors.New("is not random: its bytes repeat a few values (" + makeKeyHint + ")")
+		// Words of letters decode as base64 too. In the base64 of random
+		// bytes about two characters in five are small letters; more than
+		// four in five happens once in tens of millions of keys, and in
+		// nearly every passphrase.
+		lower := 0
+		for _, c := range secret {
+			if 'a' <= c && c <= 'z' {
+				lower++
+			}
+		}
+		if lower*5 > len(secret)*4 {
+			return errors.New("looks like words, not random bytes (" + makeKeyHint + ")")
+		}
+		return nil
 	}
 	return errors.New("must be at least 32 random bytes in base64 or hex (" + makeKeyHint + ")")
 }

@@ -58,11 +58,11 @@ type preflightWriter struct {
 // Header implements http.ResponseWriter.
 func (p *preflightWriter) Header() http.Header { return p.w.Header() }
 
-// WriteHeader implements http.ResponseWriter. An informational status
-// (101 Switching Protocols above all) is no answer to a preflight: it
-// becomes 502.
+// WriteHeader implements http.ResponseWriter. 101 Switching Protocols is
+// no answer to a preflight: it becomes 502. Other informational answers
+// (103 Early Hints) are dropped, and the final one awaited.
 func (p *preflightWriter) WriteHeader(status int) {
-	if p.wrote {
+	if p.wrote || status >= 100 && status < 200 && status != http.StatusSwitchingProtocols {
 		return
 	}
 	p.wrote = true
