@@ -243,3 +243,109 @@ func TestALoginIsApprovedInARealXMPPClient(t *testing.T) {
 		t.Errorf("with the session: %d %q", resp.StatusCode, body)
 	}
 }
+
+// onlyLogin is the one login svc knows.
+func onlyLogin(t *testing.T, svc *Service) *login {
+	t.Helper()
+	svc.logins.mu.Lock()
+	defer svc.logins.mu.Unlock()
+	if len(svc.logins.m) != 1 {
+		t.Fatalf("%d logins known, want 1", len(svc.logins.m))
+	}
+	for _, l := range svc.logins.m {
+		return l
+	}
+	return nil
+}
+
+func TestAStatusPollPostedFromAnotherSiteLearnsNothing(t *testing.T) {
+	asker := &fakeAsker{answers: make(chan xepauth.Outcome, 1)}
+	s := newTestSite(t, testGate(t, testService(t, asker, nil), Config{}, Env{}))
+	b := s.browser()
+	b.startLogin("alice@example.org")
+	asker.answers <- xepauth.Outcome{Result: xepauth.Approved}
+	<-onlyLogin(t, s.g.svc).done
+	resp, body := b.do("POST", b.base, "/.xmpp-auth/status", url.Values{"k": {b.secret}}, "Origin", "https://evil.example")
+	if !strings.Contains(body, `"gone"`) || len(resp.Cookies()) != 0 {
+		t.Fatalf("a poll from another site: %s %v", body, resp.Cookies())
+	}
+	if state, cookie := b.poll(); state != "approved" || !cookie {
+		t.Errorf("the page's own poll afterwards: %s, cookie %v", state, cookie)
+	}
+}
+
+func TestALoginFormPostedByAClientThatSendsNoOriginIsAccepted(t *testing.T) {
+	s := newTestSite(t, testGate(t, testService(t, &fakeAsker{wait: true}, nil), Config{}, Env{}))
+	b := s.browser()
+	_, page := b.do("GET", b.base, "/.xmpp-auth/login", nil)
+	m := csrfRE.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no form token:\n%s", page)
+	}
+	form := url.Values{"jid": {"alice@example.org"}, "return": {"/"}, "csrf": {m[1]}}
+	if resp, body := b.do("POST", b.base, "/.xmpp-auth/login", form, "Origin", ""); resp.StatusCode != http.StatusOK || b.secret == "" {
+		t.Errorf("a form posted without Origin: %d\n%.300s", resp.StatusCode, body)
+	}
+}
+
+func TestTheStatusEndpointAnswersOnlyPOST(t *testing.T) {
+	s := newTestSite(t, testGate(t, testService(t, nil, nil), Config{}, Env{}))
+	resp, _ := s.browser().do("GET", s.srv.URL, "/.xmpp-auth/status", nil)
+	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "POST" {
+		t.Errorf("GET status: %d, Allow %q", resp.StatusCode, resp.Header.Get("Allow"))
+	}
+}
+
+func TestEveryEndedPollGivesBackItsPlace(t *testing.T) {
+	s := newTestSite(t, testGate(t, testService(t, &fakeAsker{outcome: xepauth.Outcome{Result: xepauth.Denied}}, nil), Config{}, Env{}))
+	b := s.browser()
+	b.startLogin("alice@example.org")
+	<-onlyLogin(t, s.g.svc).done
+	for i := range 3 * maxPolls {
+		if state, _ := b.poll(); state != "denied" {
+			t.Fatalf("poll %d, one after another: %s", i, state)
+		}
+	}
+}
+
+func TestOfTwoPollsHeldAtTheApprovalExactlyOneGetsTheSession(t *testing.T) {
+	asker := &fakeAsker{answers: make(chan xepauth.Outcome, 1)}
+	s := newTestSite(t, testGate(t, testService(t, asker, nil), Config{}, Env{}))
+	b := s.browser()
+	b.startLogin("alice@example.org")
+	l := onlyLogin(t, s.g.svc)
+	type answer struct {
+		state  string
+		cookie bool
+	}
+	answers := make(chan answer, 2)
+	for range 2 {
+		go func() {
+			state, cookie := b.poll()
+			answers <- answer{state, cookie}
+		}()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for l.polls.Load() != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d polls held, want 2", l.polls.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	asker.answers <- xepauth.Outcome{Result: xepauth.Approved}
+	var sessions, gone int
+	for range 2 {
+		a := <-answers
+		switch {
+		case a.state == "approved" && a.cookie:
+			sessions++
+		case a.state == "gone" && !a.cookie:
+			gone++
+		default:
+			t.Errorf("a poll got %s, cookie %v", a.state, a.cookie)
+		}
+	}
+	if sessions != 1 || gone != 1 {
+		t.Errorf("%d polls got the session and %d were told it is gone, want 1 and 1", sessions, gone)
+	}
+}

@@ -34,6 +34,11 @@ func TestALogoutCarryingOneCookie2000TimesWritesStorageOnce(t *testing.T) {
 	if n := st.writes(); n != 1 {
 		t.Errorf("a logout with 2000 copies of one cookie made %d storage writes, want 1", n)
 	}
+	for _, v := range st.m {
+		if lines := strings.Count(string(v), "\n"); lines != 1 {
+			t.Errorf("the logout of one session stored %d lines, want 1", lines)
+		}
+	}
 	if took > time.Second {
 		t.Errorf("the logout took %v", took)
 	}
