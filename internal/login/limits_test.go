@@ -270,3 +270,55 @@ func TestACounterWithOpenLoginsIsNeverEvicted(t *testing.T) {
 		t.Errorf("%d open after every login ended", l.open)
 	}
 }
+
+func TestAnIPv4MappedIPv6AddressIsCountedAsTheIPv4Address(t *testing.T) {
+	now := time.Unix(1e9, 0)
+	l := newLimiter(testLimits)
+	for i, j := range []string{"a@x", "b@x", "c@x", "d@x"} {
+		if err := l.acquire(j, "192.0.2.1", now); err != nil {
+			t.Fatalf("login %d: %v", i, err)
+		}
+	}
+	if err := l.acquire("e@x", "::ffff:192.0.2.1", now); !errors.Is(err, errTooManyFromIP) {
+		t.Errorf("a fifth login from the same address written as IPv6: %v", err)
+	}
+	if jidNetKey("a@x", "::ffff:192.0.2.1") != jidNetKey("a@x", "192.0.2.9") {
+		t.Error("an address asked for from the mapped and the plain IPv4 spelling of one network is counted twice")
+	}
+}
+
+func TestAFullTableEvictsTheCounterIdleLongestButNeverOneOfTheLoginBeingAdmitted(t *testing.T) {
+	now := time.Unix(1e9, 0)
+	l := newLimiter(testLimits)
+	// alice's counters are the oldest in the table when it fills up.
+	if err := l.acquire("alice@x", "192.0.2.1", now); err != nil {
+		t.Fatal(err)
+	}
+	l.release("alice@x", "192.0.2.1")
+	n := 0
+	for ; len(l.jids.m) < maxCounters; n++ {
+		j, ip := fmt.Sprintf("v%d@x", n), fmt.Sprintf("10.%d.%d.%d", n>>16&255, n>>8&255, n&255)
+		if err := l.acquire(j, ip, now); err != nil {
+			t.Fatalf("filling login %d: %v", n, err)
+		}
+		l.release(j, ip)
+	}
+	// alice again, from a new network: her address's counter is kept and
+	// counts this login; the counter idle longest after it, her address
+	// from her old network, goes to make room.
+	if err := l.acquire("alice@x", "198.51.100.7", now); err != nil {
+		t.Fatal(err)
+	}
+	if c := l.jids.m["alice@x"]; c == nil || c.open != 1 {
+		t.Errorf("the counter of the address being admitted was evicted: %+v", c)
+	}
+	if l.jids.m[jidNetKey("alice@x", "192.0.2.1")] != nil || l.jids.m["v0@x"] == nil {
+		t.Error("the counter evicted is not the one idle for longest")
+	}
+	if l.jids.m[fmt.Sprintf("v%d@x", n-1)] == nil {
+		t.Error("the counter used last was evicted")
+	}
+	if len(l.jids.m) > maxCounters {
+		t.Errorf("%d counters, bound %d", len(l.jids.m), maxCounters)
+	}
+}
