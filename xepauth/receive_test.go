@@ -37,6 +37,7 @@ func TestSpelledAsParsed(t *testing.T) {
 		{"the Kelvin sign for k", "\u212Aelvin@localhost", false},
 		{"a fullwidth letter", "\uFF41lice@localhost", false},
 		{"a trailing dot on the domain", "alice@localhost./phone", false},
+		{"a trailing dot on the domain of a bare JID", "alice@localhost.", false},
 		{"an A-label domain, which PRECIS reads as its U-label", "alice@xn--mller-kva.example", false},
 		{"a resourcepart NFC respells", "alice@localhost/e\u0301", false},
 	}

@@ -160,3 +160,51 @@ func TestBearerTokenIsRequiredWhenSet(t *testing.T) {
 		}
 	}
 }
+
+func TestTheAPIAdmitsACallerOnlyWhenEveryAddressItCouldBeIsAllowed(t *testing.T) {
+	env := Env{
+		// As Caddy trusting the proxy 203.0.113.1: the client IP it
+		// settled on, and the header it reads it from.
+		ClientIP: func(r *http.Request) string {
+			if v := r.Header.Get("Cf-Connecting-Ip"); v != "" && remoteHost(r) == "203.0.113.1" {
+				return v
+			}
+			return remoteHost(r)
+		},
+		ClientIPHeaders: func(*http.Request) []string { return []string{"Cf-Connecting-Ip"} },
+	}
+	h, err := NewAPI(testService(t, nil, nil), APIConfig{AllowFrom: []string{"127.0.0.0/8", "::1", "10.0.0.0/8"}}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		peer string
+		hdr  []string
+		want bool
+	}{
+		{"a caller on the loopback", "127.0.0.1:5000", nil, true},
+		{"a caller from outside", "203.0.113.5:5000", nil, false},
+		{"a peer from outside naming an allowed client", "203.0.113.5:5000", []string{"X-Forwarded-For", "127.0.0.1"}, false},
+		{"an allowed proxy for an allowed client", "127.0.0.1:5000", []string{"X-Forwarded-For", "10.0.0.7"}, true},
+		{"an allowed proxy appending an outside client", "127.0.0.1:5000", []string{"X-Forwarded-For", "10.0.0.7, 203.0.113.5"}, false},
+		{"X-Real-IP naming an outside client", "127.0.0.1:5000", []string{"X-Real-Ip", "203.0.113.5"}, false},
+		{"the server's client IP header, not read from this peer, naming an outside client", "127.0.0.1:5000", []string{"Cf-Connecting-Ip", "203.0.113.5"}, false},
+		{"the server's client IP header naming an allowed client", "127.0.0.1:5000", []string{"Cf-Connecting-Ip", "10.0.0.7"}, true},
+		{"a trusted proxy from outside naming an allowed client", "203.0.113.1:5000", []string{"Cf-Connecting-Ip", "10.0.0.7"}, false},
+		{"Forwarded naming an outside client", "127.0.0.1:5000", []string{"Forwarded", `for="[2001:db8::1]:4711";proto=https`}, false},
+		{"Forwarded naming an allowed client", "127.0.0.1:5000", []string{"Forwarded", `for="[::1]:4711", for=10.0.0.9`}, true},
+		{"Forwarded hiding its client", "127.0.0.1:5000", []string{"Forwarded", "for=_hidden"}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r, _ := http.NewRequest("GET", "http://x/auth", nil)
+			r.RemoteAddr = tt.peer
+			for i := 0; i+1 < len(tt.hdr); i += 2 {
+				r.Header.Add(tt.hdr[i], tt.hdr[i+1])
+			}
+			if ok, why := h.admitsCaller(r); ok != tt.want {
+				t.Errorf("admitted %v (%s), want %v", ok, why, tt.want)
+			}
+		})
+	}
+}
