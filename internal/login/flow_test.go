@@ -349,3 +349,35 @@ func TestOfTwoPollsHeldAtTheApprovalExactlyOneGetsTheSession(t *testing.T) {
 		t.Errorf("%d polls got the session and %d were told it is gone, want 1 and 1", sessions, gone)
 	}
 }
+
+func TestEveryAnswerOfTheGateForbidsContentSniffing(t *testing.T) {
+	s := newTestSite(t, testGate(t, testService(t, nil, nil), Config{}, Env{}))
+	b := s.browser()
+	for _, tt := range []struct {
+		name      string
+		base, url string
+		hdr       []string
+	}{
+		{"the login page", s.srv.URL, "/.xmpp-auth/login", nil},
+		{"a page of the site without a session", s.srv.URL, "/private", nil},
+		{"a script's request without a session", s.srv.URL, "/api", []string{"Sec-Fetch-Mode", "cors", "Accept", "application/json"}},
+	} {
+		resp, _ := b.do("GET", tt.base, tt.url, nil, tt.hdr...)
+		if got := resp.Header.Get("X-Content-Type-Options"); got != "nosniff" {
+			t.Errorf("%s (%d): X-Content-Type-Options %q", tt.name, resp.StatusCode, got)
+		}
+	}
+	api, err := NewAPI(s.g.svc, APIConfig{}, Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	r := httptest.NewRequest("GET", "http://127.0.0.1/auth?jid=not%20a%20jid", nil)
+	r.RemoteAddr = "127.0.0.1:5000"
+	if err := api.ServeHTTP(rec, r); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.Header().Get("X-Content-Type-Options"); got != "nosniff" {
+		t.Errorf("the /auth API's answer (%d): X-Content-Type-Options %q", rec.Code, got)
+	}
+}
