@@ -1,6 +1,7 @@
 package login
 
 import (
+	"encoding/base64"
 	"strings"
 	"testing"
 )
@@ -29,5 +30,36 @@ func TestASessionKeyMustBeRealKeyMaterial(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), why) || !strings.Contains(err.Error(), "openssl rand -base64 32") {
 			t.Errorf("%q: %v, want an error saying it %s and how to make one", key, err, why)
 		}
+	}
+}
+
+func TestASessionKeyIsRefusedWhenItIsWordsOrTooFewDistinctBytes(t *testing.T) {
+	// Passphrases of small letters decode as base64 into 32 bytes and more.
+	for _, words := range []string{
+		"correcthorsebatterystaplecorrecthorsebatterystaple",
+		"thequickbrownfoxjumpsoverthelazydogthequickbrownfox",
+	} {
+		if err := checkKeyMaterial(words); err == nil || !strings.Contains(err.Error(), "looks like words") {
+			t.Errorf("%q: %v", words, err)
+		}
+	}
+	// 16 distinct values in 32 bytes pass; 15 do not.
+	withDistinct := func(n int) string {
+		b := make([]byte, 32)
+		for i := range b {
+			b[i] = byte(i%n) * 13
+		}
+		return base64.StdEncoding.EncodeToString(b)
+	}
+	if err := checkKeyMaterial(withDistinct(16)); err != nil {
+		t.Errorf("32 bytes of 16 distinct values: %v", err)
+	}
+	if err := checkKeyMaterial(withDistinct(15)); err == nil || !strings.Contains(err.Error(), "is not random") {
+		t.Errorf("32 bytes of 15 distinct values: %v", err)
+	}
+	// A key read from a file or an environment variable often ends in a
+	// newline.
+	if err := checkKeyMaterial("+xE4tok5l2S0IejtCbxLUW2VMLXnnKOQ9XmMilx8BWQ=\n"); err != nil {
+		t.Errorf("a key with its newline: %v", err)
 	}
 }

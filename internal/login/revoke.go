@@ -2,6 +2,7 @@ package login
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -16,11 +17,14 @@ import (
 )
 
 // revokedPrefix is where revoked session ids are kept in Caddy's storage:
-// one key a logout, named after the first id it ends, holding a line
+// one key a logout, under a random name of its own, holding a line
 // "<id in hex> <Unix time>" for each session it ends, the time being when
-// the session would have expired anyway and the line can go. Entries
-// written before logouts were batched hold only the time, and are named
-// after their one id; both are read.
+// the session would have expired anyway and the line can go. A name of its
+// own, because two logouts can end the same session (on two instances
+// before either reloads the list) along with different others, and the
+// second must not overwrite the first. Entries written before logouts were
+// batched hold only the time, and are named after their one id; both are
+// read.
 const revokedPrefix = "xmpp_auth/revoked"
 
 // revocation is one session ended by a logout, until it would have
@@ -88,7 +92,9 @@ func (rv *revocations) revoke(ctx context.Context, ended ...revocation) error {
 	if st == nil {
 		return errors.New("no storage to keep the revocation in")
 	}
-	key := revokedPrefix + "/" + hex.EncodeToString(ended[0].id[:])
+	var name [16]byte
+	_, _ = rand.Read(name[:])
+	key := revokedPrefix + "/" + hex.EncodeToString(name[:])
 	if err := st.Store(ctx, key, []byte(value.String())); err != nil {
 		return fmt.Errorf("store %s: %w", key, err)
 	}

@@ -174,3 +174,26 @@ func TestARevocationMadeWhileTheListReloadsIsKept(t *testing.T) {
 		t.Error("a revocation made while the list was reloaded was lost")
 	}
 }
+
+func TestTwoLogoutsOfOneSessionKeepBothWhole(t *testing.T) {
+	st := newMemStorage()
+	now := time.Unix(2e9, 0)
+	id := [16]byte{7}
+	// Two instances with different session lifetimes logged it out.
+	for i, until := range []time.Time{now.Add(2 * time.Hour), now.Add(time.Hour)} {
+		rv := newRevocations()
+		rv.useStorage(st)
+		if err := rv.revoke(t.Context(), revocation{id, until}, revocation{[16]byte{byte(i + 10)}, until}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rv := newRevocations()
+	rv.useStorage(st)
+	rv.load(t.Context(), now, zap.NewNop())
+	if !rv.revoked(id, now.Add(90*time.Minute)) {
+		t.Error("the session is revoked only until the earlier of its two entries")
+	}
+	if !rv.revoked([16]byte{10}, now) || !rv.revoked([16]byte{11}, now) {
+		t.Error("a second logout of one session lost the other sessions of the first")
+	}
+}
