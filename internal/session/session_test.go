@@ -674,3 +674,26 @@ func TestAuthenticatedSurvivesARefresh(t *testing.T) {
 		t.Error("Seal accepted an authentication time after the issue time")
 	}
 }
+
+func TestAMACFromTheClonedKeyedStateIsTheHMACOfPayloadAndSite(t *testing.T) {
+	r := testRing(t, testKey(t, 1))
+	k := r.keys[0]
+	payload := []byte("a payload of some length")
+	want := hmac.New(sha256.New, k.Secret)
+	want.Write(payload)
+	want.Write([]byte{0, byte(len(site))})
+	want.Write([]byte(site))
+	for _, tt := range []struct {
+		name string
+		key  ringKey
+	}{
+		{"cloned", k},
+		{"keyed afresh, where cloning is not available", ringKey{Key: k.Key}},
+	} {
+		for i := range 2 { // the keyed state is not changed by use
+			if got := tt.key.mac(payload, site); !hmac.Equal(got[:], want.Sum(nil)) {
+				t.Errorf("%s, MAC %d: %x, want %x", tt.name, i, got, want.Sum(nil))
+			}
+		}
+	}
+}

@@ -2,7 +2,8 @@
 // a baseline measured in the same run, and prints one table: figure,
 // value, baseline, ratio, bar, pass or fail (docs/performance.md).
 //
-//	go run ./internal/cmd/bench
+//	go run ./internal/cmd/bench            # every figure
+//	go run ./internal/cmd/bench -only 2    # one figure
 //
 // Run it from the repository. Each figure runs as go test in a child
 // process, with the bench build tag that keeps the figures out of go test
@@ -35,14 +36,26 @@ func main() {
 	count := flag.Int("count", 5, "runs of each Go benchmark; the median is kept")
 	pending := flag.Int("pending", 10000, "pending logins for figure 4")
 	samples := flag.Int("samples", 200, "logins measured for figure 5")
+	only := flag.Int("only", 0, "measure this figure alone (1 to 5), to rerun or profile it")
 	flag.Parse()
 
+	figures := []func() []row{
+		func() []row { return cookieCheck(*count) },
+		throughput,
+		concurrentLogins,
+		func() []row { return []row{pendingMemory(*pending)} },
+		func() []row { return []row{outcomeLatency(*samples)} },
+	}
+	if *only < 0 || *only > len(figures) {
+		fmt.Fprintf(os.Stderr, "-only %d: there are figures 1 to %d\n", *only, len(figures))
+		os.Exit(2)
+	}
 	var rows []row
-	rows = append(rows, cookieCheck(*count)...)
-	rows = append(rows, throughput()...)
-	rows = append(rows, concurrentLogins()...)
-	rows = append(rows, pendingMemory(*pending))
-	rows = append(rows, outcomeLatency(*samples))
+	for i, measure := range figures {
+		if *only == 0 || *only == i+1 {
+			rows = append(rows, measure()...)
+		}
+	}
 
 	fmt.Println()
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
