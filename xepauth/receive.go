@@ -45,17 +45,9 @@ func (c *conn) HandleXMPP(t xmlstream.TokenReadEncoder, start *xml.StartElement)
 		case "get", "set":
 			return c.answerIQ(t, &s, from)
 		case "result", "error":
-			if c.pong(s.ID) {
-				return nil
+			if !c.pong(s.ID) && c.mayAnswer(&s, from, ownDomain) {
+				c.table.routeIQ(&s, from)
 			}
-			if ownDomain {
-				c.log.Debug("dropped iq from this component's own domain", zap.String("from", s.From))
-				return nil
-			}
-			if !c.trustSender(&s, from) {
-				return nil
-			}
-			c.table.routeIQ(&s, from)
 		}
 	case "message":
 		if from.Equal(c.domain) {
@@ -64,16 +56,21 @@ func (c *conn) HandleXMPP(t xmlstream.TokenReadEncoder, start *xml.StartElement)
 			}
 			return nil
 		}
-		if ownDomain {
-			c.log.Debug("dropped message from this component's own domain", zap.String("from", s.From))
-			return nil
+		if c.mayAnswer(&s, from, ownDomain) {
+			c.table.routeMessage(&s, from)
 		}
-		if !c.trustSender(&s, from) {
-			return nil
-		}
-		c.table.routeMessage(&s, from)
 	}
 	return nil
+}
+
+// mayAnswer reports whether s may answer an ask: not from an address on
+// the component's own domain (ownDomain), and from a trusted sender.
+func (c *conn) mayAnswer(s *wireStanza, from jid.JID, ownDomain bool) bool {
+	if ownDomain {
+		c.log.Debug("dropped "+s.XMLName.Local+" from this component's own domain", zap.String("from", s.From))
+		return false
+	}
+	return c.trustSender(s, from)
 }
 
 // trustSender reports whether the sender of s, a stanza that may answer an
