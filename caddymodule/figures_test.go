@@ -15,8 +15,8 @@ import (
 // only with the bench tag: they measure, and stay out of go test ./....
 
 // TestOutcomeLatencyP99 is figure 5 of go run ./internal/cmd/bench: the
-// same measure as above, its p99 held to 50 ms, over 10 logins in the test
-// command and over XEPAUTH_OUTCOME_SAMPLES logins when that is set.
+// time from an answer sent to the page knowing it, its p99 held to 50 ms,
+// over 10 logins, or XEPAUTH_OUTCOME_SAMPLES when that is set.
 func TestOutcomeLatencyP99(t *testing.T) {
 	n := 10
 	if v, err := strconv.Atoi(os.Getenv("XEPAUTH_OUTCOME_SAMPLES")); err == nil && v > 0 {
