@@ -156,14 +156,89 @@ func testAuthzid(t *testing.T, kind Kind) {
 	})
 }
 
+// disabledMechanisms is what the README tells ejabberd operators to set:
+//
+//	disable_sasl_mechanisms: ["PLAIN", "DIGEST-MD5", "X-OAUTH2"]
+//
+// every mechanism whose authorization identity ejabberd 23.01 honours.
+var disabledMechanisms = []string{"PLAIN", "DIGEST-MD5", "X-OAUTH2"}
+
+// TestEjabberd2301BindsADigestMD5AuthzidOfAnotherAccountWhenPasswordsArePlain:
+// with passwords stored in plain text (ejabberd's own default), ejabberd
+// 23.01 offers DIGEST-MD5 and honours its authzid as it does PLAIN's, so
+// disabling PLAIN and X-OAUTH2 alone leaves the way open.
+func TestEjabberd2301BindsADigestMD5AuthzidOfAnotherAccountWhenPasswordsArePlain(t *testing.T) {
+	p := NewServerOf(t, KindEjabberd, Config{PlainPasswords: true, DisableSASLMechanisms: []string{"PLAIN", "X-OAUTH2"}})
+	ctx := testCtx(t, 60*time.Second)
+	d := p.Domain
+	for _, a := range []string{"mallory", "victim"} {
+		if err := p.Register(ctx, a, a+"pw"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := p.SASLMechanisms(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(got, "DIGEST-MD5") {
+		t.Fatalf("mechanisms %q, want DIGEST-MD5 among them", got)
+	}
+	for _, tc := range []struct{ authzid, want string }{
+		{"", "mallory@" + d + "/imp"},
+		{"victim", "victim@" + d + "/imp"},
+	} {
+		c, err := p.ConnectRaw(ctx, "mallory", "mallorypw", WithDigestMD5(), WithAuthzid(tc.authzid), WithResource("imp"))
+		if err != nil {
+			t.Fatalf("DIGEST-MD5, authzid %q: %v", tc.authzid, err)
+		}
+		if c.JID() != tc.want {
+			t.Errorf("DIGEST-MD5 as mallory, authzid %q: bound %q, want %q", tc.authzid, c.JID(), tc.want)
+		}
+		c.Close()
+	}
+	_, err = p.ConnectRaw(ctx, "mallory", "wrong", WithDigestMD5(), WithAuthzid("victim"))
+	var se *SASLError
+	if !errors.As(err, &se) {
+		t.Errorf("DIGEST-MD5 with a wrong password: %v, want a SASL failure", err)
+	}
+}
+
+// TestEjabberdWithTheDisabledMechanismsOffersOnlySCRAMWhateverThePasswordStorage:
+// with disabledMechanisms, ejabberd 23.01 offers only SCRAM, whether it
+// stores passwords as SCRAM hashes or in plain text, and refuses
+// DIGEST-MD5 from a client that sends it unoffered.
+func TestEjabberdWithTheDisabledMechanismsOffersOnlySCRAMWhateverThePasswordStorage(t *testing.T) {
+	for _, plain := range []bool{false, true} {
+		t.Run(map[bool]string{false: "SCRAM storage", true: "plain storage"}[plain], func(t *testing.T) {
+			p := NewServerOf(t, KindEjabberd, Config{PlainPasswords: plain, DisableSASLMechanisms: disabledMechanisms})
+			ctx := testCtx(t, 60*time.Second)
+			for _, a := range []string{"mallory", "victim"} {
+				if err := p.Register(ctx, a, a+"pw"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := p.SASLMechanisms(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range got {
+				if !strings.HasPrefix(m, "SCRAM-") {
+					t.Errorf("mechanisms %q: %s is not SCRAM", got, m)
+				}
+			}
+			c, err := p.ConnectRaw(ctx, "mallory", "mallorypw", WithDigestMD5(), WithAuthzid("victim"), WithForcedMechanism())
+			if err == nil {
+				t.Errorf("unoffered DIGEST-MD5 with authzid victim: bound %q", c.JID())
+				c.Close()
+			}
+		})
+	}
+}
+
 // TestEjabberdWithoutPlainRefusesAnAuthzidOfAnotherAccount: ejabberd 23.01
-// with
-//
-//	disable_sasl_mechanisms: ["PLAIN", "X-OAUTH2"]
-//
-// (auth_password_format: scram, as in the harness) offers SCRAM-SHA-1
-// alone, refuses PLAIN even from a client that sends it unoffered, and
-// still logs the harness's users in, with SCRAM-SHA-1.
+// with disabledMechanisms (auth_password_format: scram, as in the harness)
+// offers SCRAM-SHA-1 alone, refuses PLAIN even from a client that sends it
+// unoffered, and still logs the harness's users in, with SCRAM-SHA-1.
 func TestEjabberdWithoutPlainRefusesAnAuthzidOfAnotherAccount(t *testing.T) {
 	testWithoutPlain(t, KindEjabberd)
 }
@@ -175,7 +250,7 @@ func TestProsodyWithoutPlainStillLogsInWithSCRAM(t *testing.T) {
 }
 
 func testWithoutPlain(t *testing.T, kind Kind) {
-	p := NewServerOf(t, kind, Config{DisableSASLMechanisms: []string{"PLAIN", "X-OAUTH2"}})
+	p := NewServerOf(t, kind, Config{DisableSASLMechanisms: disabledMechanisms})
 	ctx := testCtx(t, 60*time.Second)
 	d := p.Domain
 	for _, a := range []string{"mallory", "victim"} {
@@ -201,7 +276,7 @@ func testWithoutPlain(t *testing.T, kind Kind) {
 	})
 	t.Run("PLAIN sent anyway is refused", func(t *testing.T) {
 		for _, authzid := range []string{"victim@" + d, ""} {
-			c, err := p.ConnectRaw(ctx, "mallory", "mallorypw", WithAuthzid(authzid), WithForcedPlain())
+			c, err := p.ConnectRaw(ctx, "mallory", "mallorypw", WithAuthzid(authzid), WithForcedMechanism())
 			var se *SASLError
 			if !errors.As(err, &se) || se.Condition != "invalid-mechanism" {
 				if c != nil {

@@ -59,7 +59,11 @@ func renderProsodyConfig(cfg Config, c2sPort, componentPort int) string {
 	w("")
 	w("modules_enabled = { \"roster\", \"saslauth\", \"disco\", \"ping\", \"presence\", \"message\", \"iq\" }")
 	w("modules_disabled = { \"offline\", \"s2s\", \"s2s_auth_certs\", \"tls\" }")
-	w("authentication = \"internal_hashed\"")
+	if cfg.PlainPasswords {
+		w("authentication = \"internal_plain\"")
+	} else {
+		w("authentication = \"internal_hashed\"")
+	}
 	w("storage = \"internal\"")
 	w("c2s_require_encryption = false")
 	w("s2s_require_encryption = false")

@@ -45,7 +45,8 @@ type rawOptions struct {
 	resource     string
 	streamDomain string
 	authzid      string
-	forcePlain   bool
+	forced       bool // send the mechanism even when it is not offered
+	digestMD5    bool // DIGEST-MD5 instead of PLAIN
 }
 
 // WithResource asks the server to bind resource, sent as given. Without it
@@ -60,21 +61,28 @@ func WithStreamDomain(domain string) RawOption {
 	return func(o *rawOptions) { o.streamDomain = domain }
 }
 
-// WithAuthzid puts authzid, exactly as given, in the SASL PLAIN message as
-// the authorization identity: the account the client asks to act as
-// (RFC 4616: authzid NUL authcid NUL passwd). Without it the field is
-// empty, which asks for the authcid's own account. A server may refuse it,
-// ignore it or honour it; see TestEjabberd2301BindsASASLPlainAuthzidOfAnotherAccount.
+// WithAuthzid puts authzid, exactly as given, in the SASL message as the
+// authorization identity: the account the client asks to act as (RFC 4616:
+// authzid NUL authcid NUL passwd; RFC 2831's authzid="…"). Without it the
+// field is empty or absent, which asks for the authcid's own account. A
+// server may refuse it, ignore it or honour it; see
+// TestEjabberd2301BindsASASLPlainAuthzidOfAnotherAccount.
 func WithAuthzid(authzid string) RawOption {
 	return func(o *rawOptions) { o.authzid = authzid }
 }
 
-// WithForcedPlain sends SASL PLAIN even when the server's features do not
-// offer it, as a client that ignores the offer would, so that a test sees
-// the server's own answer (a *SASLError when it refuses) instead of
-// ConnectRaw's "server offers no SASL PLAIN".
-func WithForcedPlain() RawOption {
-	return func(o *rawOptions) { o.forcePlain = true }
+// WithForcedMechanism sends the SASL mechanism (PLAIN, or DIGEST-MD5 with
+// WithDigestMD5) even when the server's features do not offer it, as a
+// client that ignores the offer would, so that a test sees the server's
+// own answer (a *SASLError when it refuses) instead of ConnectRaw's
+// "server offers no SASL …".
+func WithForcedMechanism() RawOption {
+	return func(o *rawOptions) { o.forced = true }
+}
+
+// WithDigestMD5 logs in with SASL DIGEST-MD5 (RFC 2831) instead of PLAIN.
+func WithDigestMD5() RawOption {
+	return func(o *rawOptions) { o.digestMD5 = true }
 }
 
 // RawClient is a client-to-server connection driven by hand. mellium (and
@@ -87,7 +95,7 @@ type RawClient struct {
 	jid string
 }
 
-// ConnectRaw logs in over plaintext c2s with SASL PLAIN, the authcid being
+// ConnectRaw logs in over plaintext c2s with SASL PLAIN (or DIGEST-MD5), the authcid being
 // rawLocal exactly as given (no stringprep, no PRECIS) and the authzid
 // empty unless WithAuthzid, binds a resource,
 // sends the initial presence and returns once the server has processed it,
@@ -167,23 +175,28 @@ func (c *rawSetup) login(rawLocal, password string, o *rawOptions) (string, []st
 	if err != nil {
 		return "", nil, err
 	}
-	if !f.offers("PLAIN") && !o.forcePlain {
-		return "", nil, fmt.Errorf("server offers no SASL PLAIN (mechanisms %v)", f.Mechanisms)
+	mech := "PLAIN"
+	if o.digestMD5 {
+		mech = "DIGEST-MD5"
 	}
-	creds := base64.StdEncoding.EncodeToString(plainMessage(o.authzid, rawLocal, password))
-	if err := c.write("<auth xmlns='" + nsSASL + "' mechanism='PLAIN'>" + creds + "</auth>"); err != nil {
-		return "", nil, err
+	if !f.offers(mech) && !o.forced {
+		return "", nil, fmt.Errorf("server offers no SASL %s (mechanisms %v)", mech, f.Mechanisms)
 	}
-	raw, name, err := c.element()
-	if err != nil {
-		return "", nil, fmt.Errorf("read SASL outcome: %w", err)
-	}
-	switch {
-	case name.Space == nsSASL && name.Local == "success":
-	case name.Space == nsSASL && name.Local == "failure":
-		return "", nil, saslFailure(raw)
-	default:
-		return "", nil, fmt.Errorf("unexpected %s instead of the SASL outcome", raw)
+	if o.digestMD5 {
+		if err := c.digestMD5(rawLocal, password, o.authzid); err != nil {
+			return "", nil, err
+		}
+	} else {
+		creds := base64.StdEncoding.EncodeToString(plainMessage(o.authzid, rawLocal, password))
+		if err := c.write("<auth xmlns='" + nsSASL + "' mechanism='PLAIN'>" + creds + "</auth>"); err != nil {
+			return "", nil, err
+		}
+		if _, err := c.saslStep(); !errors.Is(err, errSASLSuccess) {
+			if err == nil {
+				err = errors.New("a SASL challenge in answer to PLAIN")
+			}
+			return "", nil, err
+		}
 	}
 
 	// RFC 6120 §6.4.6: after success both sides start a new stream on the

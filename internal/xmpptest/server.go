@@ -91,11 +91,15 @@ type Config struct {
 	// which Prosody 0.12 compares case-sensitively. Default: none, so PLAIN
 	// stays available to ConnectRaw.
 	//
-	// ejabberd 23.01 lets a PLAIN (or X-OAUTH2) login act as any account of
-	// the host named in the authorization identity; disabling both is the
-	// configuration that stops it (see
-	// TestEjabberdWithoutPlainRefusesAnAuthzidOfAnotherAccount).
+	// ejabberd 23.01 lets a PLAIN, DIGEST-MD5 or X-OAUTH2 login act as any
+	// account of the host named in the authorization identity; disabling
+	// all three is the configuration that stops it (see
+	// TestEjabberdWithTheDisabledMechanismsOffersOnlySCRAMWhateverThePasswordStorage).
 	DisableSASLMechanisms []string
+	// PlainPasswords stores passwords in plain text instead of as SCRAM
+	// hashes (ejabberd's auth_password_format: plain, its own default;
+	// Prosody's internal_plain). ejabberd then offers DIGEST-MD5 too.
+	PlainPasswords bool
 }
 
 // Server is a running (or stopped, restartable) XMPP server bound to

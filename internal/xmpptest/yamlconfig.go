@@ -80,7 +80,11 @@ func renderEjabberdConfig(cfg Config, c2sPort, componentPort, httpPort int) stri
 	w("      /api: mod_http_api")
 	w("")
 	w("auth_method: internal")
-	w("auth_password_format: scram")
+	if cfg.PlainPasswords {
+		w("auth_password_format: plain")
+	} else {
+		w("auth_password_format: scram")
+	}
 	w("shaper: {}")
 	w("shaper_rules: {}")
 	w("s2s_access: none")
