@@ -11,8 +11,9 @@ import (
 // with no CORS headers: the browser then refuses the real call, which is
 // right, since there is no session to make it with. With pass_preflight
 // the upstream answers it, and gets no more than a preflight is: the path,
-// without query string or body, never an upgrade, and only the CORS part
-// of its answer comes back.
+// without query string or body, the headers a browser sends with a
+// preflight and no other, never an upgrade; and only the CORS part of its
+// answer comes back.
 
 // isCORSPreflight tells a CORS preflight: the browser asks whether the
 // real request may be sent, and sends no credentials with it.
@@ -28,13 +29,14 @@ func (g *Gate) servePreflight(w http.ResponseWriter, r *http.Request, next Handl
 	if !g.cfg.PassPreflight || isUpgradeRequest(r) {
 		return g.scriptUnauthorized(w)
 	}
-	deleteHeader(r.Header, g.cfg.UserHeader)
 	// A preflight carries no credentials, and the upstream must get
-	// nothing it could act on: no body, no upgrade, and none of the
-	// headers frameworks read as another method or path.
-	for _, name := range []string{"Cookie", "Authorization", "Upgrade", "Connection", "Content-Length", "Transfer-Encoding", "Content-Type",
-		"X-Http-Method-Override", "X-Http-Method", "X-Method-Override", "X-Original-Url", "X-Rewrite-Url"} {
-		r.Header.Del(name)
+	// nothing it could act on: no body, no upgrade, and only the headers a
+	// browser sends with a preflight, none of which a framework reads as a
+	// credential, another method or another path.
+	for name := range r.Header {
+		if !preflightRequestHeader(name) {
+			delete(r.Header, name)
+		}
 	}
 	r.URL.RawQuery = ""
 	r.URL.ForceQuery = false
@@ -87,6 +89,21 @@ func (p *preflightWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
+// preflightRequestHeader tells the request headers a passed preflight
+// keeps: those a browser sends with one (Fetch standard, "CORS-preflight
+// request").
+func preflightRequestHeader(name string) bool {
+	switch k := http.CanonicalHeaderKey(name); {
+	case strings.HasPrefix(k, "Access-Control-Request-"), strings.HasPrefix(k, "Sec-Fetch-"):
+		return true
+	case k == "Origin" || k == "Accept" || k == "Accept-Language" || k == "Accept-Encoding" ||
+		k == "User-Agent" || k == "Referer" || k == "Cache-Control" || k == "Pragma":
+		return true
+	}
+	return false
+}
+
+// preflightHeader tells the response headers a preflight's answer keeps.
 func preflightHeader(name string) bool {
 	switch k := http.CanonicalHeaderKey(name); {
 	case strings.HasPrefix(k, "Access-Control-"):

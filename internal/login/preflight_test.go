@@ -104,7 +104,9 @@ func TestAPassedPreflightReachesTheUpstreamWithNothingToActOn(t *testing.T) {
 	resp := s.preflight("/api?delete=all", "payload=1",
 		"Content-Type", "application/x-www-form-urlencoded",
 		"Cookie", "app=1", "X-Http-Method-Override", "DELETE", "X-Original-Url", "/admin",
-		"X-Forwarded-User", "admin@example.org")
+		"X-Forwarded-User", "admin@example.org", "X-Forwarded-Method", "DELETE", "X-Forwarded-Uri", "/admin",
+		"X-Api-Key", "k", "Remote-User", "admin", "Forwarded", "for=10.0.0.1", "X.Forwarded.User", "admin",
+		"Access-Control-Request-Headers", "content-type")
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("preflight: %d", resp.StatusCode)
 	}
@@ -117,9 +119,15 @@ func TestAPassedPreflightReachesTheUpstreamWithNothingToActOn(t *testing.T) {
 	if len(body) != 0 || r.URL.RawQuery != "" || r.URL.Path != "/api" {
 		t.Errorf("the upstream read path %q query %q body %q", r.URL.Path, r.URL.RawQuery, body)
 	}
-	for _, k := range []string{"Cookie", "Content-Type", "X-Http-Method-Override", "X-Original-Url", "X-Forwarded-User"} {
-		if v := r.Header.Get(k); v != "" {
+	for _, k := range []string{"Cookie", "Content-Type", "X-Http-Method-Override", "X-Original-Url", "X-Forwarded-User",
+		"X-Forwarded-Method", "X-Forwarded-Uri", "X-Api-Key", "Remote-User", "Forwarded", "X.Forwarded.User"} {
+		if v := r.Header.Values(k); len(v) != 0 {
 			t.Errorf("the upstream got %s: %s", k, v)
+		}
+	}
+	for _, k := range []string{"Origin", "Access-Control-Request-Method", "Access-Control-Request-Headers"} {
+		if r.Header.Get(k) == "" {
+			t.Errorf("the upstream did not get %s", k)
 		}
 	}
 }
