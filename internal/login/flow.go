@@ -367,7 +367,7 @@ func (e errBadJID) Error() string { return string(e) }
 // with a button that posts.
 func (g *Gate) logoutIsOwn(r *http.Request) bool {
 	if r.Method == http.MethodPost {
-		return sameOrigin(r) && r.Header.Get("Sec-Fetch-Site") != "cross-site"
+		return sameOrigin(r)
 	}
 	if site := r.Header.Get("Sec-Fetch-Site"); site != "" {
 		return site == "same-origin" || site == "none" // none: typed in the address bar
@@ -381,8 +381,12 @@ func (g *Gate) logoutIsOwn(r *http.Request) bool {
 
 // sameOrigin refuses a login form posted from another site: browsers send
 // Origin with every POST, so a missing one means a non-browser client,
-// which cannot be tricked into posting.
+// which cannot be tricked into posting; a browser that says the request is
+// cross-site (Sec-Fetch-Site) is believed too.
 func sameOrigin(r *http.Request) bool {
+	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+		return false
+	}
 	o := r.Header.Get("Origin")
 	if o == "" {
 		return true

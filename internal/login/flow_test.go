@@ -274,7 +274,7 @@ func TestAStatusPollPostedFromAnotherSiteLearnsNothing(t *testing.T) {
 	}
 }
 
-func TestALoginFormPostedByAClientThatSendsNoOriginIsAccepted(t *testing.T) {
+func TestALoginFormWithoutOriginIsAcceptedUnlessTheBrowserSaysItIsCrossSite(t *testing.T) {
 	s := newTestSite(t, testGate(t, testService(t, &fakeAsker{wait: true}, nil), Config{}, Env{}))
 	b := s.browser()
 	_, page := b.do("GET", b.base, "/.xmpp-auth/login", nil)
@@ -283,6 +283,9 @@ func TestALoginFormPostedByAClientThatSendsNoOriginIsAccepted(t *testing.T) {
 		t.Fatalf("no form token:\n%s", page)
 	}
 	form := url.Values{"jid": {"alice@example.org"}, "return": {"/"}, "csrf": {m[1]}}
+	if resp, body := b.do("POST", b.base, "/.xmpp-auth/login", form, "Origin", "", "Sec-Fetch-Site", "cross-site"); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a form a browser says comes from another site: %d\n%.300s", resp.StatusCode, body)
+	}
 	if resp, body := b.do("POST", b.base, "/.xmpp-auth/login", form, "Origin", ""); resp.StatusCode != http.StatusOK || b.secret == "" {
 		t.Errorf("a form posted without Origin: %d\n%.300s", resp.StatusCode, body)
 	}
