@@ -192,8 +192,8 @@ func TestLogoutRevokesTheSessionEverywhere(t *testing.T) {
 	if resp, _ := getAs(b, "/", cookie); resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("the copied cookie after logout: %d", resp.StatusCode)
 	}
-	if _, err := os.Stat(filepath.Join(s.storage, "xmpp_auth", "revoked", "01020300000000000000000000000000")); err != nil {
-		t.Errorf("the revocation is not in storage: %v", err)
+	if !revocationStored(t, s.storage, "01020300000000000000000000000000") {
+		t.Errorf("the revocation of session 010203… is not in storage")
 	}
 	// ...not even after a restart, which reads the list from storage.
 	if err := caddy.Stop(); err != nil {
@@ -235,4 +235,29 @@ func TestCookieAttributesThatWouldBreakTheGateAreConfigErrors(t *testing.T) {
 	if err := s.loadWith(options{}, func(g map[string]any) { g["cookie_path"] = "/app"; g["path_prefix"] = "/app/.login/" }); err != nil {
 		t.Errorf("path_prefix under cookie_path: %v", err)
 	}
+}
+
+// revocationStored reports whether an entry under the storage's revocation
+// list names the session id (hex); entries have random names, so it reads
+// them all.
+func revocationStored(t *testing.T, storage, id string) bool {
+	t.Helper()
+	dir := filepath.Join(storage, "xmpp_auth", "revoked")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Logf("read %s: %v", dir, err)
+		return false
+	}
+	for _, e := range entries {
+		raw, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(raw), "\n") {
+			if strings.HasPrefix(line, id+" ") {
+				return true
+			}
+		}
+	}
+	return false
 }
