@@ -32,7 +32,10 @@ func (g *Gate) servePreflight(w http.ResponseWriter, r *http.Request, next Handl
 	// A preflight carries no credentials, and the upstream must get
 	// nothing it could act on: no body, no upgrade, and only the headers a
 	// browser sends with a preflight, none of which a framework reads as a
-	// credential, another method or another path.
+	// credential, another method or another path. The upstream gets a
+	// copy: the server keeps its own request whole, so that it can still
+	// drain the body that came, before the next request on the connection.
+	r = r.Clone(r.Context())
 	for name := range r.Header {
 		if !preflightRequestHeader(name) {
 			delete(r.Header, name)

@@ -2,6 +2,7 @@ package login
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -65,7 +66,14 @@ func (hijackable) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // preflight sends a CORS preflight to s with the extra headers hdr.
 func (s *testSite) preflight(path string, body string, hdr ...string) *http.Response {
 	s.t.Helper()
-	req, err := http.NewRequest(http.MethodOptions, s.srv.URL+path, strings.NewReader(body))
+	return s.preflightBody(path, strings.NewReader(body), hdr...)
+}
+
+// preflightBody is preflight with a body of any reader: one of unknown
+// length is sent chunked.
+func (s *testSite) preflightBody(path string, body io.Reader, hdr ...string) *http.Response {
+	s.t.Helper()
+	req, err := http.NewRequest(http.MethodOptions, s.srv.URL+path, body)
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -81,6 +89,42 @@ func (s *testSite) preflight(path string, body string, hdr ...string) *http.Resp
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp
+}
+
+// upstreamRead is what the upstream read of one request while it was the
+// upstream's to read: once the handler returns, the server closes the
+// body, and a body read after that is empty whatever was sent.
+type upstreamRead struct {
+	body             string
+	contentLength    int64
+	transferEncoding []string
+}
+
+// newReadingSite is a testSite whose upstream also reads each request's
+// body as it comes, and returns what it read. Its requests share one
+// connection: a gate that changed the server's own request (its length
+// set to 0 while the body sent is still unread) would make net/http read
+// the next request on it concurrently with that body, and drop it.
+func newReadingSite(t *testing.T, g *Gate) (*testSite, func() []upstreamRead) {
+	s := &testSite{t: t, g: g}
+	var reads []upstreamRead
+	s.srv = httptest.NewUnstartedServer(Serve(g, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			body = append(body, " (then "+err.Error()+")"...)
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.upstream = append(s.upstream, r.Clone(context.Background()))
+		reads = append(reads, upstreamRead{string(body), r.ContentLength, r.TransferEncoding})
+	})))
+	s.srv.Start()
+	t.Cleanup(s.srv.Close)
+	return s, func() []upstreamRead {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return append([]upstreamRead(nil), reads...)
+	}
 }
 
 func (s *testSite) upstreamRequests() []*http.Request {
@@ -99,8 +143,12 @@ func TestAPreflightWithoutASessionGetsTheGates401ByDefault(t *testing.T) {
 	}
 }
 
+// A preflight has no body. One that comes with a body, of a known length
+// or chunked, reaches the upstream without it: no bytes, no length, no
+// Transfer-Encoding, nothing an upstream that ignores the method could
+// read as a form.
 func TestAPassedPreflightReachesTheUpstreamWithNothingToActOn(t *testing.T) {
-	s := newTestSite(t, testGate(t, testService(t, nil, nil), Config{PassPreflight: true}, Env{}))
+	s, reads := newReadingSite(t, testGate(t, testService(t, nil, nil), Config{PassPreflight: true}, Env{}))
 	resp := s.preflight("/api?delete=all", "payload=1",
 		"Content-Type", "application/x-www-form-urlencoded",
 		"Cookie", "app=1", "X-Http-Method-Override", "DELETE", "X-Original-Url", "/admin",
@@ -110,17 +158,26 @@ func TestAPassedPreflightReachesTheUpstreamWithNothingToActOn(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("preflight: %d", resp.StatusCode)
 	}
+	if resp := s.preflightBody("/api", io.MultiReader(strings.NewReader("payload=2"))); resp.StatusCode != http.StatusOK {
+		t.Fatalf("preflight with a chunked body: %d", resp.StatusCode)
+	}
 	got := s.upstreamRequests()
-	if len(got) != 1 {
-		t.Fatalf("the upstream got %d requests, want 1", len(got))
+	if len(got) != 2 {
+		t.Fatalf("the upstream got %d requests, want 2", len(got))
+	}
+	for i, read := range reads() {
+		if read.body != "" || read.contentLength != 0 || len(read.transferEncoding) != 0 {
+			t.Errorf("preflight %d: the upstream read body %q, Content-Length %d, Transfer-Encoding %q; want no body, 0 and none",
+				i+1, read.body, read.contentLength, read.transferEncoding)
+		}
 	}
 	r := got[0]
-	body, _ := io.ReadAll(r.Body)
-	if len(body) != 0 || r.URL.RawQuery != "" || r.URL.Path != "/api" {
-		t.Errorf("the upstream read path %q query %q body %q", r.URL.Path, r.URL.RawQuery, body)
+	if r.URL.RawQuery != "" || r.URL.Path != "/api" {
+		t.Errorf("the upstream read path %q query %q", r.URL.Path, r.URL.RawQuery)
 	}
 	for _, k := range []string{"Cookie", "Content-Type", "X-Http-Method-Override", "X-Original-Url", "X-Forwarded-User",
-		"X-Forwarded-Method", "X-Forwarded-Uri", "X-Api-Key", "Remote-User", "Forwarded", "X.Forwarded.User"} {
+		"X-Forwarded-Method", "X-Forwarded-Uri", "X-Api-Key", "Remote-User", "Forwarded", "X.Forwarded.User",
+		"Content-Length", "Transfer-Encoding"} {
 		if v := r.Header.Values(k); len(v) != 0 {
 			t.Errorf("the upstream got %s: %s", k, v)
 		}
