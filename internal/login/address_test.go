@@ -42,3 +42,36 @@ func TestIPLiteralDomains(t *testing.T) {
 		}
 	}
 }
+
+// An address at an IP literal is asked only when the allow list names
+// that domain: as a domain, or as the domain of one of its JIDs. Naming
+// another domain, or a JID of another domain that ends alike, is not
+// naming it.
+func TestOnlyAnAllowListThatNamesTheDomainAllowsIt(t *testing.T) {
+	for _, c := range []struct {
+		allow []string
+		addr  string
+		want  bool
+	}{
+		{nil, "alice@10.0.0.5", false},
+		{[]string{"10.0.0.5"}, "alice@10.0.0.5", true},
+		{[]string{"@10.0.0.5"}, "alice@10.0.0.5", true},
+		{[]string{"bob@10.0.0.5"}, "alice@10.0.0.5", true},
+		{[]string{"example.org", "bob@10.0.0.5"}, "alice@10.0.0.5", true},
+		{[]string{"[::1]"}, "alice@[::1]", true},
+		{[]string{"bob@[::1]"}, "alice@[::1]", true},
+		{[]string{"10.0.0.6"}, "alice@10.0.0.5", false},
+		{[]string{"example.org", "alice@example.org"}, "alice@10.0.0.5", false},
+		{[]string{"bob@110.0.0.5"}, "alice@10.0.0.5", false}, // ends in the domain, but is another
+		{[]string{"bob@10.0.0.5.example"}, "alice@10.0.0.5", false},
+		{[]string{"0.0.5"}, "alice@10.0.0.5", false},
+	} {
+		a, err := parseAccess(c.allow, nil)
+		if err != nil {
+			t.Fatalf("allow %q: %v", c.allow, err)
+		}
+		if got := a.namesDomain(jid.MustParse(c.addr)); got != c.want {
+			t.Errorf("allow %q names the domain of %s: %v, want %v", c.allow, c.addr, got, c.want)
+		}
+	}
+}

@@ -1,9 +1,14 @@
 package login
 
 import (
+	"context"
 	"encoding/base64"
+	"errors"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/xepauth/caddy-xepauth/internal/session"
 )
 
 func TestASessionKeyMustBeRealKeyMaterial(t *testing.T) {
@@ -61,5 +66,88 @@ func TestASessionKeyIsRefusedWhenItIsWordsOrTooFewDistinctBytes(t *testing.T) {
 	// newline.
 	if err := checkKeyMaterial("+xE4tok5l2S0IejtCbxLUW2VMLXnnKOQ9XmMilx8BWQ=\n"); err != nil {
 		t.Errorf("a key with its newline: %v", err)
+	}
+}
+
+// LoadRing is where configured keys come in: a passphrase is refused
+// there, not only by the helper that tells one.
+func TestAConfiguredPassphraseIsRefusedAsASessionKey(t *testing.T) {
+	good := "+xE4tok5l2S0IejtCbxLUW2VMLXnnKOQ9XmMilx8BWQ="
+	for _, configured := range [][]string{
+		{"correcthorsebatterystaplecorrecthorsebatterystaple"},
+		{"this is my passphrase for the gate!!"},
+		{good, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}, // an old key that verifies only
+	} {
+		st := newMemStorage()
+		r, err := LoadRing(t.Context(), st, configured)
+		if err == nil || !strings.Contains(err.Error(), "openssl rand -base64 32") {
+			t.Errorf("%q: ring %v, error %v; want refused, saying how to make a key", configured, r, err)
+		}
+		if n := st.writes(); n != 0 {
+			t.Errorf("%q: refused keys led to %d storage writes, want none", configured, n)
+		}
+	}
+	if _, err := LoadRing(t.Context(), newMemStorage(), []string{good}); err != nil {
+		t.Errorf("a key made with openssl rand: %v", err)
+	}
+}
+
+// failingStorage is a storage whose reads fail, as a network storage does
+// when it cannot be reached.
+type failingStorage struct {
+	*memStorage
+	err error
+}
+
+func (s *failingStorage) Load(context.Context, string) ([]byte, error) { return nil, s.err }
+
+// The generated key signs every site's sessions, on every instance that
+// shares the storage: one that cannot be read must stop the start, not be
+// replaced, which would log everyone out everywhere.
+func TestAStoredSessionKeyThatCannotBeReadIsNeverReplaced(t *testing.T) {
+	for name, value := range map[string]string{
+		"not base64": "this is not base64!\n",
+		"too short":  base64.StdEncoding.EncodeToString([]byte("sixteen bytes...")) + "\n",
+	} {
+		st := newMemStorage()
+		st.m[storageKey] = []byte(value)
+		if _, err := LoadRing(t.Context(), st, nil); err == nil || !strings.Contains(err.Error(), storageKey) {
+			t.Errorf("a stored key %s: %v, want an error naming %s", name, err, storageKey)
+		}
+		if n, got := st.writes(), string(st.m[storageKey]); n != 0 || got != value {
+			t.Errorf("a stored key %s: %d storage writes, and it holds %q; want none, and %q", name, n, got, value)
+		}
+	}
+	unreachable := errors.New("storage unreachable")
+	st := &failingStorage{memStorage: newMemStorage(), err: unreachable}
+	if _, err := LoadRing(t.Context(), st, nil); !errors.Is(err, unreachable) {
+		t.Errorf("storage failing to read: %v, want %v", err, unreachable)
+	}
+	if n := st.writes(); n != 0 {
+		t.Errorf("storage failing to read got %d writes, want none", n)
+	}
+}
+
+// The other side: with nothing stored, a key is made once and read back.
+func TestASessionKeyIsGeneratedOnceWhenNoneIsStored(t *testing.T) {
+	st := newMemStorage()
+	first, err := LoadRing(t.Context(), st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := LoadRing(t.Context(), st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := st.writes(); n != 1 {
+		t.Errorf("two loads with nothing stored made %d writes, want 1", n)
+	}
+	now := time.Unix(2e9, 0)
+	v, err := first.Seal(session.Session{JID: "alice@example.org", Issued: now, Expires: now.Add(time.Hour)}, "wiki.example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := again.Open(v, "wiki.example.org", now); err != nil {
+		t.Errorf("a session made with the first key loaded does not open with the second: %v", err)
 	}
 }

@@ -80,6 +80,27 @@ func TestLimiterHoldsEveryLimit(t *testing.T) {
 			t.Fatalf("another IP: %v", err)
 		}
 	})
+	t.Run("six per window from one network across addresses, then the window slides", func(t *testing.T) {
+		l := newLimiter(testLimits)
+		// Each ends before the next, so only the window can refuse one.
+		for i := range 6 {
+			j := fmt.Sprintf("u%d@x", i)
+			if err := l.acquire(j, "192.0.2.1", now); err != nil {
+				t.Fatalf("login %d: %v", i, err)
+			}
+			l.release(j, "192.0.2.1")
+		}
+		if err := l.acquire("v@x", "192.0.2.1", now.Add(time.Minute)); !errors.Is(err, errTooManyFromIP) {
+			t.Fatalf("seventh from one network in the window: %v, want %v", err, errTooManyFromIP)
+		}
+		if err := l.acquire("v@x", "192.0.2.2", now.Add(time.Minute)); err != nil {
+			t.Fatalf("from another address, in the same window: %v", err)
+		}
+		l.release("v@x", "192.0.2.2")
+		if err := l.acquire("v@x", "192.0.2.1", now.Add(10*time.Minute)); err != nil {
+			t.Fatalf("after the window: %v", err)
+		}
+	})
 	t.Run("global cap", func(t *testing.T) {
 		small := testLimits
 		small.MaxOpen = 2

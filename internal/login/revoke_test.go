@@ -2,6 +2,7 @@ package login
 
 import (
 	"context"
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -151,9 +152,16 @@ func (s *slowStorage) List(ctx context.Context, prefix string, recursive bool) (
 
 func (s *slowStorage) Store(context.Context, string, []byte) error { return nil }
 
+// The reload replaces the list with what it read, which was read before
+// the logout: the logout's own entry must be kept beside it. Storage holds
+// another entry, so that the reload has a list to replace this one with.
 func TestARevocationMadeWhileTheListReloadsIsKept(t *testing.T) {
 	now := time.Now()
 	st := &slowStorage{memStorage: newMemStorage(), listing: make(chan struct{}), release: make(chan struct{})}
+	earlier := [16]byte{1}
+	if err := st.memStorage.Store(t.Context(), revokedPrefix+"/earlier", fmt.Appendf(nil, "%x %d\n", earlier, now.Add(time.Hour).Unix())); err != nil {
+		t.Fatal(err)
+	}
 	rv := newRevocations()
 	rv.useStorage(st)
 	loaded := make(chan struct{})
@@ -170,30 +178,52 @@ func TestARevocationMadeWhileTheListReloadsIsKept(t *testing.T) {
 	}
 	close(st.release)
 	<-loaded
+	if !rv.revoked(earlier, now) {
+		t.Error("the revocation kept in storage was not read")
+	}
 	if !rv.revoked(id, now) {
 		t.Error("a revocation made while the list was reloaded was lost")
 	}
 }
 
+// Entries are named at random, so storage lists two logouts of one
+// session in either order: the session stays revoked until the later of
+// their times whichever is read first.
 func TestTwoLogoutsOfOneSessionKeepBothWhole(t *testing.T) {
-	st := newMemStorage()
 	now := time.Unix(2e9, 0)
 	id := [16]byte{7}
-	// Two instances with different session lifetimes logged it out.
+	// Two instances with different session lifetimes logged it out, each
+	// along with another session.
+	var entries [][]byte
 	for i, until := range []time.Time{now.Add(2 * time.Hour), now.Add(time.Hour)} {
+		st := newMemStorage()
 		rv := newRevocations()
 		rv.useStorage(st)
 		if err := rv.revoke(t.Context(), revocation{id, until}, revocation{[16]byte{byte(i + 10)}, until}); err != nil {
 			t.Fatal(err)
 		}
+		for _, v := range st.m {
+			entries = append(entries, v)
+		}
 	}
-	rv := newRevocations()
-	rv.useStorage(st)
-	rv.load(t.Context(), now, zap.NewNop())
-	if !rv.revoked(id, now.Add(90*time.Minute)) {
-		t.Error("the session is revoked only until the earlier of its two entries")
+	if len(entries) != 2 {
+		t.Fatalf("two logouts wrote %d entries, want 2", len(entries))
 	}
-	if !rv.revoked([16]byte{10}, now) || !rv.revoked([16]byte{11}, now) {
-		t.Error("a second logout of one session lost the other sessions of the first")
+	for _, order := range [][2]int{{0, 1}, {1, 0}} {
+		st := newMemStorage()
+		for i, e := range order {
+			if err := st.Store(t.Context(), fmt.Sprintf("%s/%d", revokedPrefix, i), entries[e]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rv := newRevocations()
+		rv.useStorage(st)
+		rv.load(t.Context(), now, zap.NewNop())
+		if !rv.revoked(id, now.Add(90*time.Minute)) {
+			t.Errorf("entries read in the order %v: the session is revoked only until the earlier of its two entries", order)
+		}
+		if !rv.revoked([16]byte{10}, now) || !rv.revoked([16]byte{11}, now) {
+			t.Errorf("entries read in the order %v: a second logout of one session lost the other sessions of the first", order)
+		}
 	}
 }
