@@ -3,10 +3,13 @@ package login
 import (
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/xepauth/caddy-xepauth/xepauth"
 )
 
 func basicHeaderOf(userPass string) string {
@@ -92,7 +95,9 @@ func TestBadBasicCredentialsGetAShort400(t *testing.T) {
 		basicHeaderOf("alice@example.org:"), basicHeaderOf("%zz@example.org:tx"), basicHeaderOf("not a jid:tx"),
 		// Ids that a person typing them back would send as a refusal.
 		basicHeaderOf("alice@example.org:non"), basicHeaderOf("alice@example.org:No!"), basicHeaderOf("alice@example.org:noXYZ"),
-		basicHeaderOf("alice@example.org:ab%E2%80%AEcd")} {
+		basicHeaderOf("alice@example.org:ab%E2%80%AEcd"),
+		// Names a server could read as another account's.
+		basicHeaderOf("ali%C3%9F@example.org:tx"), basicHeaderOf("alice@example.org..:tx")} {
 		for _, accept := range []string{"application/json", "text/html"} {
 			r := httptest.NewRequest("GET", "/api", nil)
 			r.Header.Set("Authorization", creds)
@@ -153,5 +158,116 @@ func TestPreflightsAndUpgradesAreRecognised(t *testing.T) {
 		if got := isUpgradeRequest(tt.r); got != tt.want {
 			t.Errorf("upgrade %d: %v", i, got)
 		}
+	}
+}
+
+// basicRequest is an API client's request with Basic credentials.
+func basicRequest(userPass string) *http.Request {
+	r := httptest.NewRequest("GET", "http://127.0.0.1/api", nil)
+	r.Header.Set("Authorization", basicHeaderOf(userPass))
+	r.Header.Set("Accept", "application/json")
+	return r
+}
+
+func TestABasicLoginNeverAsksAnAddressItRefuses(t *testing.T) {
+	notNamed := Env{HostNamed: func(*http.Request) bool { return false }}
+	for _, tt := range []struct {
+		name   string
+		user   string
+		cfg    Config
+		env    Env
+		status int
+	}{
+		{"the gate's own address", "someone@auth.example.org", Config{}, Env{}, http.StatusBadRequest},
+		{"a server named by its IP address", "alice@192.0.2.1", Config{}, Env{}, http.StatusBadRequest},
+		{"a denied address", "mallory@example.org", Config{Deny: []string{"mallory@example.org"}}, Env{}, http.StatusForbidden},
+		{"an address outside the allow list", "mallory@example.net", Config{Allow: []string{"example.org"}}, Env{}, http.StatusForbidden},
+		{"a host no matcher names", "alice@example.org", Config{}, notNamed, http.StatusMisdirectedRequest},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			asker := &fakeAsker{outcome: xepauth.Outcome{Result: xepauth.Approved}, asked: make(chan xepauth.Request, 1)}
+			g := testGate(t, testService(t, asker, nil), tt.cfg, tt.env)
+			w := httptest.NewRecorder()
+			err := g.ServeHTTP(w, basicRequest(tt.user+":tx1"), HandlerFunc(func(http.ResponseWriter, *http.Request) error {
+				t.Error("the request reached the upstream")
+				return nil
+			}))
+			var se *StatusError
+			if !errors.As(err, &se) || se.Status != tt.status {
+				t.Errorf("got %v, want status %d", err, tt.status)
+			}
+			if len(asker.asked) != 0 {
+				t.Errorf("%s was asked", (<-asker.asked).JID)
+			}
+			if got := w.Header().Get("Cache-Control"); got != "no-store" {
+				t.Errorf("Cache-Control %q, want no-store", got)
+			}
+		})
+	}
+}
+
+func TestAnApprovedBasicRequestReachesTheUpstreamAsTheJIDWithoutItsCredentials(t *testing.T) {
+	asker := &fakeAsker{outcome: xepauth.Outcome{Result: xepauth.Approved}}
+	g := testGate(t, testService(t, asker, nil), Config{}, Env{})
+	w := httptest.NewRecorder()
+	reached := false
+	err := g.ServeHTTP(w, basicRequest("alice@example.org/laptop:tx1"), HandlerFunc(func(_ http.ResponseWriter, r *http.Request) error {
+		reached = true
+		if v := r.Header.Get("Authorization"); v != "" {
+			t.Errorf("the upstream got the credentials: %q", v)
+		}
+		if v := r.Header.Get("X-Forwarded-User"); v != "alice@example.org" {
+			t.Errorf("the upstream got the user %q", v)
+		}
+		return nil
+	}))
+	if err != nil || !reached {
+		t.Fatalf("err %v, reached %v", err, reached)
+	}
+	if !strings.Contains(w.Header().Get("Set-Cookie"), "xmpp_auth=") {
+		t.Errorf("no session cookie for the next requests: %q", w.Header().Get("Set-Cookie"))
+	}
+}
+
+func TestEndedBasicLoginsGiveBackEveryLimit(t *testing.T) {
+	svc := testService(t, &fakeAsker{outcome: xepauth.Outcome{Result: xepauth.Denied}}, nil)
+	lim := DefaultLimits
+	lim.MaxOpen, lim.PerJIDOpen, lim.PerJIDWindow, lim.PerIPWindow = 1, 1, 1000, 1000
+	svc.Commit(lim, nil, 0)
+	g := testGate(t, svc, Config{}, Env{})
+	// Many more logins in the life of the process than max_pending, one
+	// after the other: each gives its place back when it ends.
+	for i := range 10 {
+		err := g.ServeHTTP(httptest.NewRecorder(), basicRequest(fmt.Sprintf("alice@example.org:tx%d", i)), HandlerFunc(func(http.ResponseWriter, *http.Request) error {
+			t.Error("a denied request reached the upstream")
+			return nil
+		}))
+		var se *StatusError
+		if !errors.As(err, &se) || se.Status != http.StatusForbidden {
+			t.Fatalf("Basic login %d with max_pending 1: %v, want the denial", i, err)
+		}
+	}
+	if n := svc.Pending(); n != 0 {
+		t.Errorf("%d logins still count as pending", n)
+	}
+}
+
+// A browser answers the Basic challenge with its password dialog, and what
+// a person types there would go to their XMPP account as the code.
+func TestABrowserScriptWhoseBasicLoginFailedGetsNoPasswordDialog(t *testing.T) {
+	g := testGate(t, testService(t, &fakeAsker{outcome: xepauth.Outcome{Result: xepauth.Timeout}}, nil), Config{}, Env{})
+	r := basicRequest("alice@example.org:tx1")
+	r.Header.Set("Sec-Fetch-Mode", "cors")
+	w := httptest.NewRecorder()
+	err := g.ServeHTTP(w, r, HandlerFunc(func(http.ResponseWriter, *http.Request) error {
+		t.Error("the request reached the upstream")
+		return nil
+	}))
+	if got := w.Header().Get("WWW-Authenticate"); got != "" {
+		t.Errorf("a browser's script got the challenge %q", got)
+	}
+	var se *StatusError
+	if w.Code != http.StatusUnauthorized && (!errors.As(err, &se) || se.Status != http.StatusUnauthorized) {
+		t.Errorf("answer %d, err %v, want 401", w.Code, err)
 	}
 }

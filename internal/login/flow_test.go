@@ -16,6 +16,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/xepauth/caddy-xepauth/internal/session"
 	"github.com/xepauth/caddy-xepauth/internal/xmpptest"
 	"github.com/xepauth/caddy-xepauth/xepauth"
 )
@@ -382,5 +383,268 @@ func TestEveryAnswerOfTheGateForbidsContentSniffing(t *testing.T) {
 	}
 	if got := rec.Header().Get("X-Content-Type-Options"); got != "nosniff" {
 		t.Errorf("the /auth API's answer (%d): X-Content-Type-Options %q", rec.Code, got)
+	}
+}
+
+func TestALoginFormNeverAsksAnAddressItRefuses(t *testing.T) {
+	notNamed := Env{HostNamed: func(*http.Request) bool { return false }}
+	for _, tt := range []struct {
+		name   string
+		jid    string
+		cfg    Config
+		env    Env
+		down   bool
+		status int
+		says   string
+	}{
+		{"the gate's own address", "someone@auth.example.org", Config{}, Env{}, false, http.StatusBadRequest, ""},
+		{"a server named by its IP address", "alice@192.0.2.1", Config{}, Env{}, false, http.StatusBadRequest, ""},
+		{"a denied address", "mallory@example.org", Config{Deny: []string{"mallory@example.org"}}, Env{}, false, http.StatusForbidden, ""},
+		{"an address outside the allow list", "mallory@example.net", Config{Allow: []string{"example.org"}}, Env{}, false, http.StatusForbidden, ""},
+		{"a host no matcher names", "alice@example.org", Config{}, notNamed, false, http.StatusMisdirectedRequest, ""},
+		{"while the XMPP server is down", "alice@example.org", Config{}, Env{}, true, http.StatusServiceUnavailable, ""},
+		{"a spelling stringprep servers read as another account", "aliß@example.org", Config{}, Env{}, false, http.StatusBadRequest, ""},
+		{"a domain that reads back as another", "alice@example.org..", Config{}, Env{}, false, http.StatusBadRequest, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			asker := &fakeAsker{down: tt.down, wait: true, asked: make(chan xepauth.Request, 1)}
+			s := newTestSite(t, testGate(t, testService(t, asker, nil), tt.cfg, tt.env))
+			b := s.browser()
+			resp, body := b.startLogin(tt.jid)
+			if resp.StatusCode != tt.status || b.secret != "" {
+				t.Errorf("status %d, a login secret %v; want %d and none\n%.300s", resp.StatusCode, b.secret != "", tt.status, body)
+			}
+			select {
+			case req := <-asker.asked:
+				t.Errorf("%s was asked", req.JID)
+			case <-time.After(20 * time.Millisecond):
+			}
+		})
+	}
+	// IP addresses are refused only where the allow list does not name
+	// them: a private server may be known by its address.
+	asker := &fakeAsker{wait: true, asked: make(chan xepauth.Request, 1)}
+	s := newTestSite(t, testGate(t, testService(t, asker, nil), Config{Allow: []string{"192.0.2.1"}}, Env{}))
+	if resp, body := s.browser().startLogin("alice@192.0.2.1"); resp.StatusCode != http.StatusOK {
+		t.Errorf("an IP address the allow list names: %d\n%.300s", resp.StatusCode, body)
+	}
+}
+
+func TestALoginOverALimitIsRefusedWithoutAnAsk(t *testing.T) {
+	asker := &fakeAsker{wait: true, asked: make(chan xepauth.Request, 10)}
+	svc := testService(t, asker, nil)
+	lim := DefaultLimits
+	lim.PerJIDOpen = 1
+	svc.Commit(lim, nil, 0)
+	s := newTestSite(t, testGate(t, svc, Config{}, Env{}))
+	if resp, _ := s.browser().startLogin("alice@example.org"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("the first login: %d", resp.StatusCode)
+	}
+	<-asker.asked
+	resp, body := s.browser().startLogin("alice@example.org")
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("a second login while one is open, with a limit of one: %d\n%.300s", resp.StatusCode, body)
+	}
+	select {
+	case <-asker.asked:
+		t.Error("the login over the limit was asked")
+	case <-time.After(20 * time.Millisecond):
+	}
+}
+
+func TestAStatusPollWithoutTheLoginsSecretLearnsNothing(t *testing.T) {
+	asker := &fakeAsker{answers: make(chan xepauth.Outcome, 1)}
+	s := newTestSite(t, testGate(t, testService(t, asker, nil), Config{}, Env{}))
+	b := s.browser()
+	b.startLogin("alice@example.org")
+	secret := b.secret
+	asker.answers <- xepauth.Outcome{Result: xepauth.Approved}
+	for _, k := range []url.Values{{}, {"k": {""}}, {"k": {"x" + secret[1:]}}, {"k": {secret[:len(secret)-1]}}} {
+		resp, body := b.do("POST", b.base, "/.xmpp-auth/status", k)
+		if strings.Contains(body, "approved") || strings.Contains(body, "pending") || len(resp.Cookies()) != 0 {
+			t.Errorf("secret %q: %d %s %v", k.Get("k"), resp.StatusCode, body, resp.Cookies())
+		}
+	}
+	b.secret = secret
+	if state, cookie := b.poll(); state != "approved" || !cookie {
+		t.Errorf("with the secret: %s, cookie %v", state, cookie)
+	}
+}
+
+// A sibling site can plant a login cookie in the victim's browser on plain
+// HTTP; without the pre-login cookie of the browser that started the
+// login, it is nobody's login there.
+func TestALoginCookieWithoutThePreLoginCookieOfItsBrowserIsNoLogin(t *testing.T) {
+	asker := &fakeAsker{answers: make(chan xepauth.Outcome, 1)}
+	s := newTestSite(t, testGate(t, testService(t, asker, nil), Config{}, Env{}))
+	attacker := s.browser()
+	attacker.startLogin("alice@example.org")
+	asker.answers <- xepauth.Outcome{Result: xepauth.Approved}
+	u, _ := url.Parse(s.srv.URL + "/.xmpp-auth/")
+	var loginCookie string
+	for _, c := range attacker.c.Jar.Cookies(u) {
+		if c.Name == "xmpp_auth_login" {
+			loginCookie = c.Name + "=" + c.Value
+		}
+	}
+	if loginCookie == "" {
+		t.Fatalf("no login cookie among %v", attacker.c.Jar.Cookies(u))
+	}
+	victim := s.browser()
+	victim.do("GET", victim.base, "/.xmpp-auth/login", nil) // the victim's own pre-login cookie
+	var victimPre string
+	for _, c := range victim.c.Jar.Cookies(u) {
+		if c.Name == "xmpp_auth_pre" {
+			victimPre = "; " + c.Name + "=" + c.Value
+		}
+	}
+	for name, cookies := range map[string]string{"alone": loginCookie, "with the victim's pre-login cookie": loginCookie + victimPre} {
+		resp, body := victim.do("POST", victim.base, "/.xmpp-auth/status", url.Values{"k": {attacker.secret}}, "Cookie", cookies)
+		if strings.Contains(body, "approved") || len(resp.Cookies()) != 0 {
+			t.Errorf("%s: the planted login was cashed in: %s %v", name, body, resp.Cookies())
+		}
+		if resp, _ := victim.do("GET", victim.base, "/.xmpp-auth/wait", nil, "Cookie", cookies); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("%s: the waiting page of the planted login: %d, want 404", name, resp.StatusCode)
+		}
+	}
+	if state, cookie := attacker.poll(); state != "approved" || !cookie {
+		t.Errorf("in the browser that started it: %s, cookie %v", state, cookie)
+	}
+}
+
+// The answers that carry a login's state or set a cookie are the
+// visitor's alone: a shared cache must never keep one for the next
+// visitor.
+func TestNoAnswerThatCarriesAVisitorsLoginIsCached(t *testing.T) {
+	asker := &fakeAsker{answers: make(chan xepauth.Outcome, 1)}
+	s := newTestSite(t, testGate(t, testService(t, asker, nil), Config{}, Env{}))
+	b := s.browser()
+	check := func(what string, resp *http.Response) {
+		t.Helper()
+		if got := resp.Header.Get("Cache-Control"); got != "no-store" {
+			t.Errorf("%s (%d): Cache-Control %q, want no-store", what, resp.StatusCode, got)
+		}
+	}
+	resp, _ := b.do("GET", b.base, "/private", nil)
+	check("the login page", resp)
+	resp, _ = b.startLogin("alice@example.org")
+	check("the waiting page", resp)
+	resp, _ = b.do("POST", b.base, "/.xmpp-auth/status", url.Values{"k": {"not-the-secret"}})
+	check("a status poll that finds no login", resp)
+	asker.answers <- xepauth.Outcome{Result: xepauth.Approved}
+	// The continue button of the waiting page, as a browser without
+	// JavaScript posts it: the session cookie comes with a redirect.
+	resp, _ = b.do("POST", b.base, "/.xmpp-auth/wait", url.Values{"k": {b.secret}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("the continue button after the approval: %d", resp.StatusCode)
+	}
+	check("the redirect that sets the session cookie", resp)
+	setCookies := map[string]*http.Cookie{}
+	for _, c := range resp.Cookies() {
+		setCookies[c.Name] = c
+	}
+	if c := setCookies["xmpp_auth"]; c == nil || c.Value == "" || !c.HttpOnly {
+		t.Errorf("the session cookie: %v", c)
+	}
+	if c := setCookies["xmpp_auth_login"]; c == nil || c.MaxAge >= 0 {
+		t.Errorf("the login cookie is not deleted once the login is cashed in: %v", c)
+	}
+	resp, _ = b.do("GET", b.base, "/.xmpp-auth/logout", nil, "Accept", "application/json")
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("an API client's logout: %d", resp.StatusCode)
+	}
+	check("an API client's logout", resp)
+}
+
+func TestTheLoginCookiesAreHiddenFromScripts(t *testing.T) {
+	s := newTestSite(t, testGate(t, testService(t, &fakeAsker{wait: true}, nil), Config{}, Env{}))
+	b := s.browser()
+	_, page := b.do("GET", b.base, "/.xmpp-auth/login", nil)
+	m := csrfRE.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no form token:\n%s", page)
+	}
+	resp, _ := b.do("POST", b.base, "/.xmpp-auth/login", url.Values{"jid": {"alice@example.org"}, "return": {"/"}, "csrf": {m[1]}})
+	seen := 0
+	for _, c := range resp.Cookies() {
+		seen++
+		if !c.HttpOnly {
+			t.Errorf("%s is readable by scripts", c.Name)
+		}
+	}
+	if seen == 0 {
+		t.Fatal("the login form's answer set no cookie")
+	}
+}
+
+func TestTheLanguageOfAPageIsPartOfItsCacheKey(t *testing.T) {
+	s := newTestSite(t, testGate(t, testService(t, nil, nil), Config{}, Env{}))
+	resp, _ := s.browser().do("GET", s.srv.URL, "/.xmpp-auth/login", nil, "Accept-Language", "fr")
+	if !strings.Contains(strings.Join(resp.Header.Values("Vary"), ","), "Accept-Language") {
+		t.Errorf("Vary %q", resp.Header.Values("Vary"))
+	}
+}
+
+func TestALogoutLinkOnAnotherSiteEndsNoSession(t *testing.T) {
+	s := newTestSite(t, testGate(t, testService(t, nil, nil), Config{}, Env{}))
+	b := s.browser()
+	newSession := func() string {
+		now := time.Now()
+		v, err := s.g.ring.Seal(session.Session{JID: "alice@example.org", Authenticated: now, Issued: now, Expires: now.Add(time.Hour)}, "127.0.0.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return "xmpp_auth=" + v
+	}
+	loggedIn := func(cookie string) bool {
+		resp, _ := b.do("GET", b.base, "/page", nil, "Cookie", cookie)
+		return resp.StatusCode == http.StatusOK
+	}
+	foreign := []struct {
+		name   string
+		method string
+		hdr    []string
+	}{
+		{"a link on another site", "GET", []string{"Sec-Fetch-Site", "cross-site"}},
+		{"a link on a sibling site", "GET", []string{"Sec-Fetch-Site", "same-site"}},
+		{"a link on another site, by its Referer", "GET", []string{"Referer", "http://evil.example/page"}},
+		{"a browser's GET that says nothing of where it comes from", "GET", nil},
+		{"a form on another site", "POST", []string{"Origin", "http://evil.example"}},
+	}
+	for _, tt := range foreign {
+		cookie := newSession()
+		var form url.Values
+		if tt.method == "POST" {
+			form = url.Values{}
+		}
+		resp, body := b.do(tt.method, b.base, "/.xmpp-auth/logout", form, append([]string{"Cookie", cookie}, tt.hdr...)...)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(body, "<form") {
+			t.Errorf("%s: %d, want the page with a button\n%.300s", tt.name, resp.StatusCode, body)
+		}
+		if !loggedIn(cookie) {
+			t.Errorf("%s logged the visitor out", tt.name)
+		}
+	}
+	own := []struct {
+		name   string
+		method string
+		hdr    []string
+	}{
+		{"a link on the site", "GET", []string{"Sec-Fetch-Site", "same-origin"}},
+		{"the address typed in the address bar", "GET", []string{"Sec-Fetch-Site", "none"}},
+		{"a link on the site, by its Referer", "GET", []string{"Referer", b.base + "/page"}},
+		{"an API client", "GET", []string{"Accept", "application/json"}},
+		{"the page's own button", "POST", nil},
+	}
+	for _, tt := range own {
+		cookie := newSession()
+		var form url.Values
+		if tt.method == "POST" {
+			form = url.Values{}
+		}
+		b.do(tt.method, b.base, "/.xmpp-auth/logout", form, append([]string{"Cookie", cookie}, tt.hdr...)...)
+		if loggedIn(cookie) {
+			t.Errorf("%s did not log the visitor out", tt.name)
+		}
 	}
 }

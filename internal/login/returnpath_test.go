@@ -41,6 +41,9 @@ func TestSafeReturnKeepsOnlyLocalPaths(t *testing.T) {
 		"/%2e//evil.example": "/",
 		"/a/%2E%2E//evil.ex": "/",
 		"/a/../b":            "/",
+		// An encoded slash the URL cannot keep as written ("<" must be
+		// escaped) is decoded when the path is rebuilt, into "//".
+		"/%2F/evil.example<": "/",
 	}
 	for in, want := range tests {
 		if got := safeReturn(in); got != want {
