@@ -177,15 +177,17 @@ func TestABasicLoginNeverAsksAnAddressItRefuses(t *testing.T) {
 		cfg    Config
 		env    Env
 		status int
+		down   bool
 	}{
-		{"the gate's own address", "someone@auth.example.org", Config{}, Env{}, http.StatusBadRequest},
-		{"a server named by its IP address", "alice@192.0.2.1", Config{}, Env{}, http.StatusBadRequest},
-		{"a denied address", "mallory@example.org", Config{Deny: []string{"mallory@example.org"}}, Env{}, http.StatusForbidden},
-		{"an address outside the allow list", "mallory@example.net", Config{Allow: []string{"example.org"}}, Env{}, http.StatusForbidden},
-		{"a host no matcher names", "alice@example.org", Config{}, notNamed, http.StatusMisdirectedRequest},
+		{"the gate's own address", "someone@auth.example.org", Config{}, Env{}, http.StatusBadRequest, false},
+		{"a server named by its IP address", "alice@192.0.2.1", Config{}, Env{}, http.StatusBadRequest, false},
+		{"a denied address", "mallory@example.org", Config{Deny: []string{"mallory@example.org"}}, Env{}, http.StatusForbidden, false},
+		{"an address outside the allow list", "mallory@example.net", Config{Allow: []string{"example.org"}}, Env{}, http.StatusForbidden, false},
+		{"a host no matcher names", "alice@example.org", Config{}, notNamed, http.StatusMisdirectedRequest, false},
+		{"while the XMPP server is down", "alice@example.org", Config{}, Env{}, http.StatusServiceUnavailable, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			asker := &fakeAsker{outcome: xepauth.Outcome{Result: xepauth.Approved}, asked: make(chan xepauth.Request, 1)}
+			asker := &fakeAsker{down: tt.down, outcome: xepauth.Outcome{Result: xepauth.Approved}, asked: make(chan xepauth.Request, 1)}
 			g := testGate(t, testService(t, asker, nil), tt.cfg, tt.env)
 			w := httptest.NewRecorder()
 			err := g.ServeHTTP(w, basicRequest(tt.user+":tx1"), HandlerFunc(func(http.ResponseWriter, *http.Request) error {

@@ -35,3 +35,40 @@ func TestADomainWideSessionOpensNothingOnADomainThatOnlyEndsLikeIt(t *testing.T)
 		}
 	}
 }
+
+// Browsers drop a SameSite=None cookie without Secure, and a __Host-
+// cookie whose path is not /: either would be a login that never sticks.
+func TestTheSessionCookieHasTheAttributesBrowsersRequire(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		cfg      Config
+		https    bool
+		wantName string
+		secure   bool
+		path     string
+	}{
+		{"SameSite=None on plain HTTP", Config{CookieSameSite: "none"}, false, "xmpp_auth", true, "/"},
+		{"a cookie path on HTTPS", Config{CookiePath: "/app", PathPrefix: "/app/.xmpp-auth/"}, true, "__Host-xmpp_auth", true, "/"},
+		{"a cookie path on plain HTTP", Config{CookiePath: "/app", PathPrefix: "/app/.xmpp-auth/"}, false, "xmpp_auth", false, "/app"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			g := testGate(t, testService(t, nil, nil), tt.cfg, Env{})
+			r := httptest.NewRequest("GET", "http://wiki.example.org/app/", nil)
+			if tt.https {
+				r = httptest.NewRequest("GET", "https://wiki.example.org/app/", nil)
+			}
+			w := httptest.NewRecorder()
+			if err := g.issueSession(w, r, "alice@example.org"); err != nil {
+				t.Fatal(err)
+			}
+			cookies := w.Result().Cookies()
+			if len(cookies) != 1 {
+				t.Fatalf("cookies %v", cookies)
+			}
+			c := cookies[0]
+			if c.Name != tt.wantName || c.Secure != tt.secure || c.Path != tt.path || !c.HttpOnly {
+				t.Errorf("got %s Secure=%v Path=%s HttpOnly=%v; want %s Secure=%v Path=%s HttpOnly", c.Name, c.Secure, c.Path, c.HttpOnly, tt.wantName, tt.secure, tt.path)
+			}
+		})
+	}
+}
