@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -12,6 +13,9 @@ import (
 type metrics struct {
 	asks     *prometheus.CounterVec
 	sessions *prometheus.CounterVec
+	// valid and refused are the two sessions counters, looked up once:
+	// every request counts in one of them.
+	valid, refused prometheus.Counter
 }
 
 const metricsNamespace = "caddy_xmpp_auth"
@@ -44,18 +48,39 @@ func newMetrics(reg *prometheus.Registry, sh *shared) (*metrics, error) {
 		}
 		return 0
 	})
-	if reg == nil {
-		return m, nil
-	}
-	for _, c := range []prometheus.Collector{m.asks, m.sessions, pending, connected} {
-		if err := reg.Register(c); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if !errors.As(err, &are) {
+	if reg != nil {
+		var err error
+		if m.asks, err = register(reg, m.asks); err != nil {
+			return nil, err
+		}
+		if m.sessions, err = register(reg, m.sessions); err != nil {
+			return nil, err
+		}
+		for _, c := range []prometheus.Collector{pending, connected} {
+			if _, err := register(reg, c); err != nil {
 				return nil, err
 			}
 		}
 	}
+	m.valid = m.sessions.WithLabelValues("valid")
+	m.refused = m.sessions.WithLabelValues("refused")
 	return m, nil
+}
+
+// register registers c in reg, or returns the collector of its name that
+// is there already, so that every handler counts into the same one.
+func register[C prometheus.Collector](reg *prometheus.Registry, c C) (C, error) {
+	err := reg.Register(c)
+	var are prometheus.AlreadyRegisteredError
+	switch {
+	case err == nil:
+		return c, nil
+	case errors.As(err, &are):
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing, nil
+		}
+	}
+	return c, fmt.Errorf("register metric: %w", err)
 }
 
 // Asked implements login.Metrics.
@@ -63,9 +88,9 @@ func (m *metrics) Asked(result string) { m.asks.WithLabelValues(result).Inc() }
 
 // SessionChecked implements login.Metrics.
 func (m *metrics) SessionChecked(valid bool) {
-	outcome := "refused"
 	if valid {
-		outcome = "valid"
+		m.valid.Inc()
+	} else {
+		m.refused.Inc()
 	}
-	m.sessions.WithLabelValues(outcome).Inc()
 }

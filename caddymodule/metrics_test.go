@@ -22,15 +22,17 @@ func TestMetricsCountAsksAndSessionsAndShowTheComponent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A second handler of the same config takes the metrics already there.
-	if _, err := newMetrics(reg, sh); err != nil {
+	// A second handler of the same config takes the metrics already
+	// there, and counts into them.
+	other, err := newMetrics(reg, sh)
+	if err != nil {
 		t.Fatalf("registering again: %v", err)
 	}
 	m.Asked("approved")
-	m.Asked("approved")
+	other.Asked("approved")
 	m.Asked("denied")
 	m.SessionChecked(true)
-	m.SessionChecked(false)
+	other.SessionChecked(false)
 	want := `
 # HELP caddy_xmpp_auth_asks_total Logins asked over XMPP that have ended, by result: approved, denied, timeout, unreachable.
 # TYPE caddy_xmpp_auth_asks_total counter
