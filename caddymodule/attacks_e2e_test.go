@@ -20,6 +20,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -142,6 +143,9 @@ func (u *bodyRecorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	u.mu.Lock()
 	u.seen = append(u.seen, fmt.Sprintf("%s %s body=%q cookie=%q user=%q", r.Method, r.RequestURI, body, r.Header.Get("Cookie"), r.Header.Get("X-Forwarded-User")))
+	if v := r.Header.Get("X-Placeholders"); v != "" {
+		u.seen = append(u.seen, "placeholders "+v)
+	}
 	u.mu.Unlock()
 	w.Header().Set("Access-Control-Allow-Origin", "https://app.example")
 	w.Header().Set("Access-Control-Allow-Methods", "PUT")
@@ -157,6 +161,11 @@ func TestPassPreflightHandsTheUpstreamOnlyThePathAndReturnsOnlyCORS(t *testing.T
 	s.loadTweaked(options{}, func(tw tweak) {
 		tw.gate["pass_preflight"] = true
 		tw.proxyTo(strings.TrimPrefix(up.URL, "http://"))
+		// What a site's config reads of the request after the gate: the
+		// query, the URI as the client sent it, a request header.
+		tw.proxy["headers"] = map[string]any{"request": map[string]any{"set": map[string]any{
+			"X-Placeholders": []string{"query={http.request.uri.query} uri={http.request.uri} orig_uri={http.request.orig_uri} orig_query={http.request.orig_uri.query} cookie={http.request.header.Cookie}"},
+		}}}
 	})
 	req, _ := http.NewRequest("OPTIONS", "http://"+s.addr+"/admin/delete.php?id=7", strings.NewReader("confirm=yes"))
 	for i, hdr := 0, preflight("", "Cookie", "theme=dark; xmpp_auth=x", "X-Forwarded-User", "admin@localhost",
@@ -175,8 +184,44 @@ func TestPassPreflightHandsTheUpstreamOnlyThePathAndReturnsOnlyCORS(t *testing.T
 	}
 	up.mu.Lock()
 	defer up.mu.Unlock()
-	if want := `OPTIONS /admin/delete.php body="" cookie="" user=""`; len(up.seen) != 1 || up.seen[0] != want {
+	want := []string{`OPTIONS /admin/delete.php body="" cookie="" user=""`, "placeholders query= uri=/admin/delete.php orig_uri=/admin/delete.php orig_query= cookie="}
+	if !slices.Equal(up.seen, want) {
 		t.Errorf("the upstream got %q, want only %q", up.seen, want)
+	}
+}
+
+// A site's error route (handle_errors) answers with the real writer and
+// may hand the request to an application that trusts the user header: a
+// passed preflight that the upstream fails never gets there.
+func TestAPassedPreflightTheUpstreamFailsNeverReachesTheErrorRoutes(t *testing.T) {
+	s := newSite(t)
+	up := &bodyRecorder{}
+	up.Server = httptest.NewServer(up)
+	t.Cleanup(up.Close)
+	s.loadTweaked(options{}, func(tw tweak) {
+		tw.gate["pass_preflight"] = true
+		tw.proxyTo(freeAddr(t)) // nothing listens: reverse_proxy fails with 502
+		tw.server["errors"] = map[string]any{"routes": []any{map[string]any{"handle": []any{
+			map[string]any{"handler": "reverse_proxy", "upstreams": []any{map[string]any{"dial": strings.TrimPrefix(up.URL, "http://")}}},
+		}}}}
+	})
+	req, _ := http.NewRequest("OPTIONS", "http://"+s.addr+"/admin/delete.php?id=7", strings.NewReader("confirm=yes"))
+	for i, hdr := 0, preflight("", "Cookie", "app=1", "X-Forwarded-User", "admin@localhost"); i < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadGateway || len(body) != 0 || resp.Header.Get("Set-Cookie") != "" {
+		t.Errorf("preflight answer: %d %v %q, want 502 and nothing", resp.StatusCode, resp.Header, body)
+	}
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	if len(up.seen) != 0 {
+		t.Errorf("the error route's application got %q", up.seen)
 	}
 }
 

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 
@@ -37,6 +38,18 @@ func newEnv(ctx caddy.Context, m *metrics) login.Env {
 				return orig.URL
 			}
 			return r.URL
+		},
+		ForgetQuery: func(r *http.Request) {
+			orig, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request)
+			if !ok || orig.URL == nil {
+				return
+			}
+			u := *orig.URL
+			u.RawQuery, u.ForceQuery = "", false
+			orig.URL, orig.RequestURI = &u, u.RequestURI()
+			// In place: the replacer reads placeholders through this very
+			// request, and would not see a copy's context.
+			*r = *r.WithContext(context.WithValue(r.Context(), caddyhttp.OriginalRequestCtxKey, orig))
 		},
 		SetUser: func(r *http.Request, jid string) {
 			if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {

@@ -24,6 +24,12 @@ type Env struct {
 	// OriginalURL is the URL as the client asked for it, before any
 	// rewrite. Default: r.URL.
 	OriginalURL func(*http.Request) *url.URL
+	// ForgetQuery removes the query from what the server keeps of the
+	// request as the client sent it, beside the request itself: in Caddy,
+	// the original request that {http.request.orig_uri} and the FastCGI
+	// transport's REQUEST_URI read. A passed preflight goes on without
+	// its query. Default: nothing.
+	ForgetQuery func(*http.Request)
 	// SetUser tells the rest of the server who the request is from once
 	// the gate has let it through ({http.auth.user.id} in Caddy). Default:
 	// nothing.
@@ -64,6 +70,9 @@ func (e Env) withDefaults() Env {
 	}
 	if e.OriginalURL == nil {
 		e.OriginalURL = func(r *http.Request) *url.URL { return r.URL }
+	}
+	if e.ForgetQuery == nil {
+		e.ForgetQuery = func(*http.Request) {}
 	}
 	if e.SetUser == nil {
 		e.SetUser = func(*http.Request, string) {}
@@ -126,8 +135,12 @@ func statusError(status int, reason string) error {
 // Serve adapts a gate to a plain net/http server, for tests and for servers
 // other than Caddy: a StatusError becomes its status with the reason as a
 // plain-text body, as Caddy does without handle_errors (plus the body).
+// The gate gets a copy of the connection's request, as in Caddy: it may
+// change the request (a passed preflight loses its body), while the server
+// still reads the connection by the request as it came.
 func Serve(g *Gate, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = r.WithContext(r.Context())
 		err := g.ServeHTTP(w, r, HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 			next.ServeHTTP(w, r)
 			return nil

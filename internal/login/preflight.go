@@ -3,6 +3,8 @@ package login
 import (
 	"net/http"
 	"strings"
+
+	"go.uber.org/zap"
 )
 
 // A CORS preflight is an OPTIONS request that a browser sends, without
@@ -13,7 +15,8 @@ import (
 // the upstream answers it, and gets no more than a preflight is: the path,
 // without query string or body, the headers a browser sends with a
 // preflight and no other, never an upgrade; and only the CORS part of its
-// answer comes back.
+// answer comes back. An error of the upstream is answered 502 by the gate
+// itself, never by the server's error routes.
 
 // isCORSPreflight tells a CORS preflight: the browser asks whether the
 // real request may be sent, and sends no credentials with it.
@@ -32,10 +35,11 @@ func (g *Gate) servePreflight(w http.ResponseWriter, r *http.Request, next Handl
 	// A preflight carries no credentials, and the upstream must get
 	// nothing it could act on: no body, no upgrade, and only the headers a
 	// browser sends with a preflight, none of which a framework reads as a
-	// credential, another method or another path. The upstream gets a
-	// copy: the server keeps its own request whole, so that it can still
-	// drain the body that came, before the next request on the connection.
-	r = r.Clone(r.Context())
+	// credential, another method or another path. The request is changed
+	// in place, since what comes after the gate reads this very request:
+	// the handlers, the server's placeholders ({query}, request headers)
+	// and its error routes. (Caddy hands handlers a copy of the request of
+	// the connection, and so does Serve.)
 	for name := range r.Header {
 		if !preflightRequestHeader(name) {
 			delete(r.Header, name)
@@ -43,10 +47,23 @@ func (g *Gate) servePreflight(w http.ResponseWriter, r *http.Request, next Handl
 	}
 	r.URL.RawQuery = ""
 	r.URL.ForceQuery = false
+	r.RequestURI = r.URL.RequestURI()
 	r.Body = http.NoBody
 	r.ContentLength = 0
 	r.TransferEncoding = nil
-	return next.ServeHTTP(&preflightWriter{w: w}, r)
+	r.Trailer = nil
+	g.env.ForgetQuery(r)
+	pw := &preflightWriter{w: w}
+	if err := next.ServeHTTP(pw, r); err != nil {
+		// Not returned: the server's error routes (handle_errors) would
+		// answer with the real writer, body and all, and could hand the
+		// request on to where a session is trusted.
+		g.log.Debug("the upstream failed a passed preflight", zap.Error(err))
+		if !pw.wrote {
+			pw.WriteHeader(http.StatusBadGateway)
+		}
+	}
+	return nil
 }
 
 // preflightWriter passes on only what a preflight answer is: a final

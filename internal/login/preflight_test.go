@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -118,8 +120,25 @@ func newReadingSite(t *testing.T, g *Gate) (*testSite, func() []upstreamRead) {
 		s.upstream = append(s.upstream, r.Clone(context.Background()))
 		reads = append(reads, upstreamRead{string(body), r.ContentLength, r.TransferEncoding})
 	})))
+	// The server's own log says when it could not read the connection
+	// (it recovers from the panic and drops the connection, which the
+	// client may retry on a new one).
+	var serverLog strings.Builder
+	var logMu sync.Mutex
+	s.srv.Config.ErrorLog = log.New(writerFunc(func(p []byte) (int, error) {
+		logMu.Lock()
+		defer logMu.Unlock()
+		return serverLog.Write(p)
+	}), "", 0)
 	s.srv.Start()
-	t.Cleanup(s.srv.Close)
+	t.Cleanup(func() {
+		s.srv.Close()
+		logMu.Lock()
+		defer logMu.Unlock()
+		if serverLog.Len() != 0 {
+			t.Errorf("the server failed on the connection:\n%s", serverLog.String())
+		}
+	})
 	return s, func() []upstreamRead {
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -210,3 +229,36 @@ func TestPreflightWriterAwaitsTheFinalAnswerAfterEarlyHints(t *testing.T) {
 		t.Errorf("after 103 then 204: %d %v", rec.Code, rec.Header())
 	}
 }
+
+// The server's error routes (Caddy's handle_errors) answer with the real
+// writer and read the request the gate was handed: a preflight that the
+// upstream fails must not get there, nor leave anything on that request.
+func TestAPreflightTheUpstreamFailsIsAnsweredByTheGateAlone(t *testing.T) {
+	g := testGate(t, testService(t, nil, nil), Config{PassPreflight: true}, Env{})
+	r := httptest.NewRequest("OPTIONS", "http://wiki.example.org/static/missing?id=7", strings.NewReader("action=delete"))
+	r.Header.Set("Origin", "http://evil.example")
+	r.Header.Set("Access-Control-Request-Method", "GET")
+	r.Header.Set("X-Forwarded-User", "admin@example.org")
+	r.Header.Set("Cookie", "app_session=abc")
+	w := httptest.NewRecorder()
+	err := g.ServeHTTP(w, r, HandlerFunc(func(w http.ResponseWriter, _ *http.Request) error {
+		w.Header().Set("X-Secret", "1")
+		return errors.New("file not found")
+	}))
+	if err != nil {
+		t.Errorf("the upstream's error went on to the server's error routes: %v", err)
+	}
+	if w.Code != http.StatusBadGateway || w.Body.Len() != 0 || w.Header().Get("X-Secret") != "" {
+		t.Errorf("answer %d %v %q, want 502 with nothing", w.Code, w.Header(), w.Body.String())
+	}
+	body, _ := io.ReadAll(r.Body)
+	if r.Header.Get("X-Forwarded-User") != "" || r.Header.Get("Cookie") != "" || r.URL.RawQuery != "" ||
+		r.RequestURI != "/static/missing" || len(body) != 0 {
+		t.Errorf("the request left for what comes after the gate: %v %q %q body %q", r.Header, r.URL, r.RequestURI, body)
+	}
+}
+
+// writerFunc is an io.Writer of a function.
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
