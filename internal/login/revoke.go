@@ -118,11 +118,18 @@ func (rv *revocations) load(ctx context.Context, now time.Time, log *zap.Logger)
 	}
 	m := make(map[[16]byte]int64, len(keys))
 	for _, k := range keys {
+		name := k[strings.LastIndexByte(k, '/')+1:]
+		if !revocationName(name) {
+			// Not an entry: a storage's temporary file, say, that an
+			// entry is being written into (Caddy's file storage writes
+			// beside the entry and renames), which must not be deleted.
+			continue
+		}
 		raw, err := st.Load(ctx, k)
 		if err != nil {
 			continue
 		}
-		entries := parseRevocations(k[strings.LastIndexByte(k, '/')+1:], string(raw))
+		entries := parseRevocations(name, string(raw))
 		live := false
 		for _, e := range entries {
 			if e.until.Unix() > now.Unix() {
@@ -130,7 +137,7 @@ func (rv *revocations) load(ctx context.Context, now time.Time, log *zap.Logger)
 				live = true
 			}
 		}
-		if !live {
+		if len(entries) > 0 && !live {
 			_ = st.Delete(ctx, k)
 		}
 	}
@@ -143,6 +150,16 @@ func (rv *revocations) load(ctx context.Context, now time.Time, log *zap.Logger)
 	}
 	rv.ids.Store(&m)
 	rv.mu.Unlock()
+}
+
+// revocationName reports whether name is that of an entry: 32 hex digits,
+// as revoke writes them (and as entries named after their session were).
+func revocationName(name string) bool {
+	if len(name) != 32 {
+		return false
+	}
+	_, err := hex.DecodeString(name)
+	return err == nil
 }
 
 // parseRevocations reads one storage entry: lines "<id in hex> <Unix

@@ -159,7 +159,7 @@ func TestARevocationMadeWhileTheListReloadsIsKept(t *testing.T) {
 	now := time.Now()
 	st := &slowStorage{memStorage: newMemStorage(), listing: make(chan struct{}), release: make(chan struct{})}
 	earlier := [16]byte{1}
-	if err := st.memStorage.Store(t.Context(), revokedPrefix+"/earlier", fmt.Appendf(nil, "%x %d\n", earlier, now.Add(time.Hour).Unix())); err != nil {
+	if err := st.memStorage.Store(t.Context(), revokedPrefix+"/0e000000000000000000000000000000", fmt.Appendf(nil, "%x %d\n", earlier, now.Add(time.Hour).Unix())); err != nil {
 		t.Fatal(err)
 	}
 	rv := newRevocations()
@@ -212,7 +212,7 @@ func TestTwoLogoutsOfOneSessionKeepBothWhole(t *testing.T) {
 	for _, order := range [][2]int{{0, 1}, {1, 0}} {
 		st := newMemStorage()
 		for i, e := range order {
-			if err := st.Store(t.Context(), fmt.Sprintf("%s/%d", revokedPrefix, i), entries[e]); err != nil {
+			if err := st.Store(t.Context(), fmt.Sprintf("%s/%032x", revokedPrefix, i), entries[e]); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -225,5 +225,38 @@ func TestTwoLogoutsOfOneSessionKeepBothWhole(t *testing.T) {
 		if !rv.revoked([16]byte{10}, now) || !rv.revoked([16]byte{11}, now) {
 			t.Errorf("entries read in the order %v: a second logout of one session lost the other sessions of the first", order)
 		}
+	}
+}
+
+// A reload deletes an entry only when every session in it has expired:
+// not what is no entry (a storage's temporary file that an entry is being
+// written into), nor an entry that reads as nothing yet.
+func TestAReloadDeletesOnlyEntriesWhoseSessionsHaveAllExpired(t *testing.T) {
+	now := time.Now()
+	st := newMemStorage()
+	line := func(id byte, until time.Time) string { return fmt.Sprintf("%x %d\n", [16]byte{id}, until.Unix()) }
+	stored := map[string]string{
+		"01000000000000000000000000000000":     line(1, now.Add(-time.Minute)),                               // expired
+		"02000000000000000000000000000000":     line(2, now.Add(-time.Minute)) + line(3, now.Add(time.Hour)), // one still live
+		"03000000000000000000000000000000":     "",                                                           // being written
+		"3142415422":                           "",                                                           // a temporary file
+		"04000000000000000000000000000000.tmp": line(4, now.Add(-time.Minute)),
+	}
+	for name, v := range stored {
+		if err := st.Store(t.Context(), revokedPrefix+"/"+name, []byte(v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rv := newRevocations()
+	rv.useStorage(st)
+	rv.load(t.Context(), now, zap.NewNop())
+	for name := range stored {
+		_, err := st.Load(t.Context(), revokedPrefix+"/"+name)
+		if kept, want := err == nil, name != "01000000000000000000000000000000"; kept != want {
+			t.Errorf("%s: kept %v, want %v", name, kept, want)
+		}
+	}
+	if !rv.revoked([16]byte{3}, now) {
+		t.Error("the live session of an entry was not read")
 	}
 }
