@@ -24,7 +24,8 @@ import (
 )
 
 // The load of figure 2: wrk with these parameters, rounds times against
-// each site, a baseline run next to every candidate run.
+// each site, a baseline run of the same requests next to every candidate
+// run.
 const (
 	wrkThreads     = 2
 	wrkConns       = 16
@@ -221,18 +222,22 @@ func runThroughput(wrk string, figs [][2]string) (rows []row, err error) {
 	for round := range throughputRuns {
 		fmt.Fprintf(os.Stderr, "==> figure 2: round %d of %d, wrk -t%d -c%d -d%v --latency\n", round+1, throughputRuns, wrkThreads, wrkConns, wrkDuration)
 		for _, s := range sites {
-			// Baseline first in odd rounds, second in even ones, so that
-			// a drift of the machine does not always favour one side.
-			pair := []*tpSite{base, s}
+			// The baseline gets the same requests, header and all: what
+			// is measured is the gate, not a longer request. Baseline
+			// first in odd rounds, second in even ones, so that a drift
+			// of the machine does not always favour one side.
+			same := *base
+			same.header = s.header
+			pair := []*tpSite{&same, s}
 			if round%2 == 1 {
-				pair[0], pair[1] = s, base
+				pair[0], pair[1] = s, &same
 			}
 			for _, p := range pair {
 				r, err := run(p, wrkDuration)
 				if err != nil {
 					return nil, err
 				}
-				if p == base {
+				if p == &same {
 					s.paired = append(s.paired, r)
 				} else {
 					s.result = append(s.result, r)
