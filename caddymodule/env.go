@@ -39,18 +39,7 @@ func newEnv(ctx caddy.Context, m *metrics) login.Env {
 			}
 			return r.URL
 		},
-		ForgetQuery: func(r *http.Request) {
-			orig, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request)
-			if !ok || orig.URL == nil {
-				return
-			}
-			u := *orig.URL
-			u.RawQuery, u.ForceQuery = "", false
-			orig.URL, orig.RequestURI = &u, u.RequestURI()
-			// In place: the replacer reads placeholders through this very
-			// request, and would not see a copy's context.
-			*r = *r.WithContext(context.WithValue(r.Context(), caddyhttp.OriginalRequestCtxKey, orig))
-		},
+		ScrubCopies: scrubCopies,
 		SetUser: func(r *http.Request, jid string) {
 			if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 				repl.Set("http.auth.user.id", jid)
@@ -59,5 +48,35 @@ func newEnv(ctx caddy.Context, m *metrics) login.Env {
 		HostNamed: hosts.names,
 		Metrics:   m,
 		Logger:    log,
+	}
+}
+
+// scrubCopies makes Caddy's own copies of r forget its query and body: the
+// original request in the context (read by {http.request.orig_uri…} and
+// the FastCGI transport), and the placeholders that read the request
+// (the body ones, and orig_uri again), which read the request Caddy made
+// when it came in, not r when a handler before the gate (tracing,
+// timeouts) handed on a copy. Values set on the replacer take precedence
+// over the ones it reads from the request.
+func scrubCopies(r *http.Request) {
+	origURI := r.URL.RequestURI() // the query is gone from r already
+	if orig, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request); ok && orig.URL != nil {
+		u := *orig.URL
+		u.RawQuery, u.ForceQuery = "", false
+		orig.URL, orig.RequestURI = &u, u.RequestURI()
+		origURI = orig.RequestURI
+		// In place: what comes after the gate reads this very request.
+		*r = *r.WithContext(context.WithValue(r.Context(), caddyhttp.OriginalRequestCtxKey, orig))
+	}
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		for k, v := range map[string]string{
+			"http.request.orig_uri":                origURI,
+			"http.request.orig_uri.query":          "",
+			"http.request.orig_uri.prefixed_query": "",
+			"http.request.body":                    "",
+			"http.request.body_base64":             "",
+		} {
+			repl.Set(k, v)
+		}
 	}
 }

@@ -24,12 +24,14 @@ type Env struct {
 	// OriginalURL is the URL as the client asked for it, before any
 	// rewrite. Default: r.URL.
 	OriginalURL func(*http.Request) *url.URL
-	// ForgetQuery removes the query from what the server keeps of the
-	// request as the client sent it, beside the request itself: in Caddy,
-	// the original request that {http.request.orig_uri} and the FastCGI
-	// transport's REQUEST_URI read. A passed preflight goes on without
-	// its query. Default: nothing.
-	ForgetQuery func(*http.Request)
+	// ScrubCopies makes what the server keeps of the request beside the
+	// request itself forget its query and body: in Caddy, the original
+	// request that {http.request.orig_uri} and the FastCGI transport's
+	// REQUEST_URI read, and the placeholders, which read the request Caddy
+	// made, not a copy that a handler before the gate (tracing, timeouts)
+	// hands on. A passed preflight goes on without its query and body.
+	// Default: nothing.
+	ScrubCopies func(*http.Request)
 	// SetUser tells the rest of the server who the request is from once
 	// the gate has let it through ({http.auth.user.id} in Caddy). Default:
 	// nothing.
@@ -71,8 +73,8 @@ func (e Env) withDefaults() Env {
 	if e.OriginalURL == nil {
 		e.OriginalURL = func(r *http.Request) *url.URL { return r.URL }
 	}
-	if e.ForgetQuery == nil {
-		e.ForgetQuery = func(*http.Request) {}
+	if e.ScrubCopies == nil {
+		e.ScrubCopies = func(*http.Request) {}
 	}
 	if e.SetUser == nil {
 		e.SetUser = func(*http.Request, string) {}

@@ -52,7 +52,7 @@ func (g *Gate) servePreflight(w http.ResponseWriter, r *http.Request, next Handl
 	r.ContentLength = 0
 	r.TransferEncoding = nil
 	r.Trailer = nil
-	g.env.ForgetQuery(r)
+	g.env.ScrubCopies(r)
 	pw := &preflightWriter{w: w}
 	if err := next.ServeHTTP(pw, r); err != nil {
 		// Not returned: the server's error routes (handle_errors) would
