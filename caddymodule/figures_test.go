@@ -14,8 +14,8 @@ import (
 // The figures of go run ./internal/cmd/bench (docs/performance.md), built
 // only with the bench tag: they measure, and stay out of go test ./....
 
-// TestOutcomeLatencyP99 is figure 5 of go run ./internal/cmd/bench: the
-// time from an answer sent to the page knowing it, its p99 held to 50 ms,
+// TestOutcomeLatencyP99 is the answer-to-page figure of go run
+// ./internal/cmd/bench (docs/performance.md): the time from an answer sent to the page knowing it, its p99 held to 50 ms,
 // over 10 logins, or XEPAUTH_OUTCOME_SAMPLES when that is set.
 func TestOutcomeLatencyP99(t *testing.T) {
 	n := 10

@@ -12,8 +12,9 @@ import (
 	"time"
 )
 
-// loadBrowser is the load generator's browser for figure 3: one kept-alive
-// HTTP/1.1 connection and a cookie jar of one site, with requests written
+// loadBrowser is the load generator's browser for the bench's
+// concurrent-logins figure (docs/performance.md): one kept-alive HTTP/1.1
+// connection and a cookie jar of one site, with requests written
 // and answers read directly. It sends what a browser sends for the login
 // (cookies, Origin, the form), but without net/http's client machinery (a
 // transport, two goroutines and channel hand-offs per connection), which

@@ -32,8 +32,8 @@ import (
 	"github.com/xepauth/caddy-xepauth/xepauth"
 )
 
-// TestConcurrentLogins is figure 3 of go run ./internal/cmd/bench: n logins
-// started at once through Caddy and a real Prosody, to scripted users who
+// TestConcurrentLogins is the concurrent-logins figure of go run
+// ./internal/cmd/bench (docs/performance.md): n logins started at once through Caddy and a real Prosody, to scripted users who
 // approve at once, against the raw iq round trip of a bare component
 // (xepauth.Component.Ask to the same full JIDs, the same n at once) in the
 // same run. A login is timed from posting the JID to holding the session

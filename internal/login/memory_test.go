@@ -94,8 +94,8 @@ func memNow() runtime.MemStats {
 	return m
 }
 
-// TestPendingLoginMemory is the regression guard for figure 4 of the
-// benchmarks: 1 000 pending logins at no more than 8 KB of heap each (the
+// TestPendingLoginMemory is the regression guard for the pending-login
+// memory figure of the benchmarks: 1 000 pending logins at no more than 8 KB of heap each (the
 // bar, checked by go run ./internal/cmd/bench with 10 000 of them, is
 // 4 KB). XEPAUTH_PENDING_LOGINS and XEPAUTH_PENDING_LIMIT change the two
 // numbers; the bench command sets them.

@@ -10,8 +10,8 @@ import (
 // figure3Line is what TestConcurrentLogins prints.
 var figure3Line = regexp.MustCompile(`FIGURE3 logins=(\d+) users=(\d+) logins_per_s=([\d.]+) p50_ms=([\d.]+) p99_ms=([\d.]+) max_ms=[\d.]+ raw_per_s=([\d.]+)`)
 
-// concurrentLogins is figure 3, for information: 1 000 concurrent logins
-// through real Prosody, scripted users approving at once, against the raw
+// concurrentLogins is the concurrent-logins figure, for information: 1 000
+// concurrent logins through real Prosody, scripted users approving at once, against the raw
 // iq round-trip rate of a bare component in the same run. On two shared
 // cores the load generator, Caddy, Prosody and the users compete for the
 // same CPU, so the ratio says more about the machine than about the gate.

@@ -34,8 +34,8 @@ type row struct {
 
 func main() {
 	count := flag.Int("count", 5, "runs of each Go benchmark; the median is kept")
-	pending := flag.Int("pending", 10000, "pending logins for figure 4")
-	samples := flag.Int("samples", 200, "logins measured for figure 5")
+	pending := flag.Int("pending", 10000, "pending logins for the pending-login memory figure")
+	samples := flag.Int("samples", 200, "logins measured for the answer-to-page figure")
 	only := flag.Int("only", 0, "measure this figure alone (1 to 5), to rerun or profile it")
 	flag.Parse()
 
@@ -137,10 +137,10 @@ func median(v []float64) float64 {
 	return v[len(v)/2]
 }
 
-// cookieCheck is figure 1, for information: BenchmarkSessionCheck against
-// the bare HMAC-SHA256 of the same bytes, each run count times,
-// alternating, so that both see the same machine. What a user feels is
-// figure 2.
+// cookieCheck is the cookie-check figure, for information:
+// BenchmarkSessionCheck against the bare HMAC-SHA256 of the same bytes, each
+// run count times, alternating, so that both see the same machine. What a
+// user feels is the throughput figure.
 func cookieCheck(count int) []row {
 	const fig, bar = "1. cookie check (parse, HMAC, expiry, revocation)", "information"
 	var outs strings.Builder
@@ -168,8 +168,8 @@ func cookieCheck(count int) []row {
 	}
 }
 
-// pendingMemory is figure 4: TestPendingLoginMemory with n logins and the
-// 4 KB bar.
+// pendingMemory is the pending-login memory figure, the bar:
+// TestPendingLoginMemory with n logins and the 4 KB bar.
 func pendingMemory(n int) row {
 	fig := fmt.Sprintf("4. heap per pending login (%d)", n)
 	const bar = "≤ 4096 B heap each"
@@ -187,7 +187,8 @@ func pendingMemory(n int) row {
 		fmt.Sprintf("%.2f", float64(heap)/4096), bar, passFail(heap <= 4096)}
 }
 
-// outcomeLatency is figure 5: TestOutcomeLatencyP99 over n logins.
+// outcomeLatency is the answer-to-page figure, the bar:
+// TestOutcomeLatencyP99 over n logins.
 func outcomeLatency(n int) row {
 	const fig, bar = "5. outcome latency p99 (answer sent → page knows)", "p99 ≤ 50 ms"
 	out, err := goTest([]string{"XEPAUTH_OUTCOME_SAMPLES=" + strconv.Itoa(n)},

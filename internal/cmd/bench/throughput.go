@@ -23,7 +23,7 @@ import (
 	"github.com/xepauth/caddy-xepauth/internal/session"
 )
 
-// The load of figure 2: wrk with these parameters, rounds times against
+// The load of the throughput figure: wrk with these parameters, rounds times against
 // each site, a baseline run of the same requests next to every candidate
 // run. Eleven rounds: on a shared machine one pair of runs moves by ±10 %,
 // and the median of five still moved by ±5 % from one run of the command
@@ -58,8 +58,8 @@ type wrkRun struct {
 	p99ms float64
 }
 
-// throughput is figure 2: requests per second and p99 latency of Caddy with
-// the gate in front of reverse_proxy, every request with a valid cookie,
+// throughput is the throughput figure, the bar: requests per second and
+// p99 latency of Caddy with the gate in front of reverse_proxy, every request with a valid cookie,
 // against the same Caddy without the gate, with forward_auth and cached
 // basic_auth as reference rows. Everything runs on 127.0.0.1 in one Caddy
 // process, the backend and the forward_auth service in this one.
