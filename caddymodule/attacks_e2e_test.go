@@ -167,17 +167,8 @@ func TestPassPreflightHandsTheUpstreamOnlyThePathAndReturnsOnlyCORS(t *testing.T
 			"X-Placeholders": []string{"query={http.request.uri.query} uri={http.request.uri} orig_uri={http.request.orig_uri} orig_query={http.request.orig_uri.query} cookie={http.request.header.Cookie}"},
 		}}}
 	})
-	req, _ := http.NewRequest("OPTIONS", "http://"+s.addr+"/admin/delete.php?id=7", strings.NewReader("confirm=yes"))
-	for i, hdr := 0, preflight("", "Cookie", "theme=dark; xmpp_auth=x", "X-Forwarded-User", "admin@localhost",
-		"Content-Type", "application/x-www-form-urlencoded"); i < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	resp, body := s.sendPreflightWithBody("/admin/delete.php?id=7", "confirm=yes", "Cookie", "theme=dark; xmpp_auth=x",
+		"X-Forwarded-User", "admin@localhost", "Content-Type", "application/x-www-form-urlencoded")
 	if resp.StatusCode != http.StatusOK || len(body) != 0 || resp.Header.Get("Set-Cookie") != "" ||
 		resp.Header.Get("Access-Control-Allow-Origin") != "https://app.example" {
 		t.Errorf("preflight answer: %d %v %q", resp.StatusCode, resp.Header, body)
@@ -205,16 +196,7 @@ func TestAPassedPreflightTheUpstreamFailsNeverReachesTheErrorRoutes(t *testing.T
 			map[string]any{"handler": "reverse_proxy", "upstreams": []any{map[string]any{"dial": strings.TrimPrefix(up.URL, "http://")}}},
 		}}}}
 	})
-	req, _ := http.NewRequest("OPTIONS", "http://"+s.addr+"/admin/delete.php?id=7", strings.NewReader("confirm=yes"))
-	for i, hdr := 0, preflight("", "Cookie", "app=1", "X-Forwarded-User", "admin@localhost"); i < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	resp, body := s.sendPreflightWithBody("/admin/delete.php?id=7", "confirm=yes", "Cookie", "app=1", "X-Forwarded-User", "admin@localhost")
 	if resp.StatusCode != http.StatusBadGateway || len(body) != 0 || resp.Header.Get("Set-Cookie") != "" {
 		t.Errorf("preflight answer: %d %v %q, want 502 and nothing", resp.StatusCode, resp.Header, body)
 	}
@@ -223,6 +205,23 @@ func TestAPassedPreflightTheUpstreamFailsNeverReachesTheErrorRoutes(t *testing.T
 	if len(up.seen) != 0 {
 		t.Errorf("the error route's application got %q", up.seen)
 	}
+}
+
+// sendPreflightWithBody sends a CORS preflight without a session, with a
+// body and the extra headers hdr, and returns the answer and its body.
+func (s *site) sendPreflightWithBody(path, body string, hdr ...string) (*http.Response, []byte) {
+	s.t.Helper()
+	req, _ := http.NewRequest("OPTIONS", "http://"+s.addr+path, strings.NewReader(body))
+	for i, h := 0, preflight("", hdr...); i < len(h); i += 2 {
+		req.Header.Set(h[i], h[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, got
 }
 
 // upgrader is an upstream that answers any request with 101 Switching
