@@ -1,6 +1,7 @@
 package xmpptest
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"slices"
@@ -60,11 +61,7 @@ func testAuthzid(t *testing.T, kind Kind) {
 	p := NewServerOf(t, kind, Config{})
 	ctx := testCtx(t, 60*time.Second)
 	d := p.Domain
-	for _, a := range []string{"mallory", "victim", "receiver"} {
-		if err := p.Register(ctx, a, a+"pw"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	registerAll(ctx, t, p, "mallory", "victim", "receiver")
 
 	t.Run("offers PLAIN", func(t *testing.T) {
 		want := []string{"PLAIN", "SCRAM-SHA-1"} // sorted
@@ -171,11 +168,7 @@ func TestEjabberd2301BindsADigestMD5AuthzidOfAnotherAccountWhenPasswordsArePlain
 	p := NewServerOf(t, KindEjabberd, Config{PlainPasswords: true, DisableSASLMechanisms: []string{"PLAIN", "X-OAUTH2"}})
 	ctx := testCtx(t, 60*time.Second)
 	d := p.Domain
-	for _, a := range []string{"mallory", "victim"} {
-		if err := p.Register(ctx, a, a+"pw"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	registerAll(ctx, t, p, "mallory", "victim")
 	got, err := p.SASLMechanisms(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -212,11 +205,7 @@ func TestEjabberdWithTheDisabledMechanismsOffersOnlySCRAMWhateverThePasswordStor
 		t.Run(map[bool]string{false: "SCRAM storage", true: "plain storage"}[plain], func(t *testing.T) {
 			p := NewServerOf(t, KindEjabberd, Config{PlainPasswords: plain, DisableSASLMechanisms: disabledMechanisms})
 			ctx := testCtx(t, 60*time.Second)
-			for _, a := range []string{"mallory", "victim"} {
-				if err := p.Register(ctx, a, a+"pw"); err != nil {
-					t.Fatal(err)
-				}
-			}
+			registerAll(ctx, t, p, "mallory", "victim")
 			got, err := p.SASLMechanisms(ctx)
 			if err != nil {
 				t.Fatal(err)
@@ -253,11 +242,7 @@ func testWithoutPlain(t *testing.T, kind Kind) {
 	p := NewServerOf(t, kind, Config{DisableSASLMechanisms: disabledMechanisms})
 	ctx := testCtx(t, 60*time.Second)
 	d := p.Domain
-	for _, a := range []string{"mallory", "victim"} {
-		if err := p.Register(ctx, a, a+"pw"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	registerAll(ctx, t, p, "mallory", "victim")
 
 	t.Run("offers SCRAM-SHA-1 alone", func(t *testing.T) {
 		got, err := p.SASLMechanisms(ctx)
@@ -330,4 +315,14 @@ func scramAuth(wire string) string {
 		return ""
 	}
 	return string(b)
+}
+
+// registerAll creates the accounts, each with the password name+"pw".
+func registerAll(ctx context.Context, t *testing.T, p *Server, names ...string) {
+	t.Helper()
+	for _, a := range names {
+		if err := p.Register(ctx, a, a+"pw"); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
