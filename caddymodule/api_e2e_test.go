@@ -56,9 +56,15 @@ func (s *site) apiConfig() []byte {
 }
 
 func newAPISite(t *testing.T) *site {
-	s := newSite(t)
+	t.Helper()
+	return loadAPI(newSite(t))
+}
+
+// loadAPI loads s with the API's config.
+func loadAPI(s *site) *site {
+	s.t.Helper()
 	if err := caddy.Load(s.apiConfig(), true); err != nil {
-		t.Fatalf("load config: %v", err)
+		s.t.Fatalf("load config: %v", err)
 	}
 	return s
 }
@@ -289,7 +295,7 @@ func TestAPIIsOnlyForPrivateCallersOrTokenHolders(t *testing.T) {
 }
 
 func TestAPIWithTheXMPPServerDownIs523(t *testing.T) {
-	s := newAPISite(t)
+	s := loadAPI(newSiteWithOwnServer(t))
 	silent := s.p.NewUser(t, "silent", xmpptest.Silent)
 
 	// Killed while a call waits: 523 at once, not at the timeout.

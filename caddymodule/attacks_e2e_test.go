@@ -773,12 +773,7 @@ func TestALoginHoldsAtMostFourStatusPollsAtOnce(t *testing.T) {
 // XEPAUTH_XMPP_SERVER says: the attack needs that server.
 func newSiteOn(t *testing.T, kind xmpptest.Kind) *site {
 	t.Helper()
-	p := xmpptest.NewServerOf(t, kind, xmpptest.Config{})
-	rec := &recorder{}
-	rec.Server = httptest.NewServer(rec)
-	t.Cleanup(rec.Close)
-	t.Cleanup(func() { _ = caddy.Stop() })
-	return &site{t: t, p: p, addr: freeAddr(t), storage: t.TempDir(), upstream: rec}
+	return siteOn(t, xmpptest.NewServerOf(t, kind, xmpptest.Config{}))
 }
 
 func TestOnEjabberdARespelledNameCannotLogInAsAnotherAccount(t *testing.T) {

@@ -157,7 +157,7 @@ func TestBasicTimeoutIs401WithTheChallenge(t *testing.T) {
 }
 
 func TestBasicUnreachableIs503(t *testing.T) {
-	s := newSite(t)
+	s := newSiteWithOwnServer(t)
 	s.load(options{})
 	c := newAPIClient(s, false)
 	resp, body := c.Send("GET", "/api/items", basicAuth("nobody@localhost", newTxID()))

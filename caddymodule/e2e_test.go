@@ -68,9 +68,31 @@ type options struct {
 	StoredKey    bool // no session_key: the gate makes one and keeps it in storage
 }
 
+// xmppServer is the XMPP server that the end-to-end tests of this package
+// take turns on (they never run in parallel: Caddy's config is global).
+var xmppServer xmpptest.Shared
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	xmppServer.Close()
+	os.Exit(code)
+}
+
+// newSite is a site on the XMPP server the tests share.
 func newSite(t *testing.T) *site {
 	t.Helper()
-	p := xmpptest.NewServer(t, xmpptest.Config{})
+	return siteOn(t, xmppServer.Server(t))
+}
+
+// newSiteWithOwnServer is a site on an XMPP server of its own, for a test
+// that stops, kills or pauses it.
+func newSiteWithOwnServer(t *testing.T) *site {
+	t.Helper()
+	return siteOn(t, xmpptest.NewServer(t, xmpptest.Config{}))
+}
+
+func siteOn(t *testing.T, p *xmpptest.Server) *site {
+	t.Helper()
 	rec := &recorder{}
 	rec.Server = httptest.NewServer(rec)
 	t.Cleanup(rec.Close)
@@ -433,7 +455,7 @@ func TestGeneratedKeyIsKeptSoARestartLogsNobodyOut(t *testing.T) {
 }
 
 func TestXMPPServerDownNeitherFailsTheConfigNorHangsTheLogin(t *testing.T) {
-	s := newSite(t)
+	s := newSiteWithOwnServer(t)
 	if err := s.p.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -467,7 +489,7 @@ func TestXMPPServerDownNeitherFailsTheConfigNorHangsTheLogin(t *testing.T) {
 }
 
 func TestXMPPServerKilledDuringALoginShowsUnreachableAtOnce(t *testing.T) {
-	s := newSite(t)
+	s := newSiteWithOwnServer(t)
 	s.load(options{LoginTimeout: "30s"})
 	alice := s.p.NewUser(t, "alice", xmpptest.Silent)
 	b := s.browser()

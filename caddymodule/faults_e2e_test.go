@@ -90,7 +90,7 @@ func loginWorks(t *testing.T, s *site, jid string, d time.Duration) time.Duratio
 
 func TestServerKilledDuring100PendingLoginsEndsThemAllUnreachable(t *testing.T) {
 	const n = 100
-	s := newSite(t)
+	s := newSiteWithOwnServer(t)
 	loadWithLimits(t, s, manyLimits(n))
 	alice := s.p.NewUser(t, "alice", xmpptest.Silent)
 	browsers, _ := startPending(t, s, alice, "alice@localhost", n)
@@ -131,7 +131,7 @@ func TestServerKilledDuring100PendingLoginsEndsThemAllUnreachable(t *testing.T) 
 }
 
 func TestServerPausedFor5sThenLoginsWorkAgain(t *testing.T) {
-	s := newSite(t)
+	s := newSiteWithOwnServer(t)
 	loadWithLimits(t, s, manyLimits(50))
 	alice := s.p.NewUser(t, "alice", xmpptest.Approve)
 	loginWorks(t, s, alice.JID.Bare().String(), 10*time.Second)

@@ -3,6 +3,7 @@ package xepauth_test
 import (
 	"context"
 	"encoding/xml"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -25,10 +26,31 @@ type rig struct {
 	logs *observer.ObservedLogs
 }
 
+// rigServerConfig is the XMPP server of a rig: it has a second component,
+// evil.localhost, for the attacks.
+var rigServerConfig = xmpptest.Config{ExtraComponents: map[string]string{"evil.localhost": "evilsecret"}}
+
+// xmppServer is the XMPP server that the rigs of this package's tests take
+// turns on (no test here runs in parallel).
+var xmppServer = xmpptest.Shared{Config: rigServerConfig}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	xmppServer.Close()
+	os.Exit(code)
+}
+
+// newRig is a component with cfg on the XMPP server the tests share.
 func newRig(t *testing.T, cfg xepauth.Config) *rig {
 	t.Helper()
-	p := xmpptest.NewServer(t, xmpptest.Config{ExtraComponents: map[string]string{"evil.localhost": "evilsecret"}})
-	return startComponent(t, p, cfg)
+	return startComponent(t, xmppServer.Server(t), cfg)
+}
+
+// newRigWithOwnServer is newRig on an XMPP server of its own, for a test
+// that pauses it or may crash it.
+func newRigWithOwnServer(t *testing.T, cfg xepauth.Config) *rig {
+	t.Helper()
+	return startComponent(t, xmpptest.NewServer(t, rigServerConfig), cfg)
 }
 
 func startComponent(t *testing.T, p *xmpptest.Server, cfg xepauth.Config) *rig {
@@ -234,7 +256,7 @@ func TestHostileStanzasDoNotEndTheSession(t *testing.T) {
 // to the gate's address. The gate cannot prevent that;
 // it must come back once the server does, and the next login must work.
 func TestAfterAStanzaNested5000DeepTheNextLoginWorks(t *testing.T) {
-	r := newRig(t, xepauth.Config{})
+	r := newRigWithOwnServer(t, xepauth.Config{})
 	alice := r.p.NewUser(t, "alice", xmpptest.Approve)
 	evil := r.evil(t)
 	if err := evil.Send(`<message from='x@evil.localhost' to='auth.localhost'>` + strings.Repeat("<x>", 5000) + strings.Repeat("</x>", 5000) + `</message>`); err != nil {
@@ -367,7 +389,7 @@ func TestKeepAlivePingsTravelThroughTheServer(t *testing.T) {
 }
 
 func TestKeepAliveNoticesAPausedServer(t *testing.T) {
-	r := newRig(t, xepauth.Config{KeepAlive: 100 * time.Millisecond, MinBackoff: 50 * time.Millisecond, MaxBackoff: 100 * time.Millisecond})
+	r := newRigWithOwnServer(t, xepauth.Config{KeepAlive: 100 * time.Millisecond, MinBackoff: 50 * time.Millisecond, MaxBackoff: 100 * time.Millisecond})
 	if err := r.p.Pause(); err != nil {
 		t.Fatal(err)
 	}
