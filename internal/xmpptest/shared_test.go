@@ -10,6 +10,7 @@ import (
 )
 
 func TestASharedServerServesTestsInTurnUntilClosed(t *testing.T) {
+	skipShort(t)
 	var sh Shared
 	var first, second *Server
 	t.Run("first", func(t *testing.T) {
@@ -42,6 +43,7 @@ func TestASharedServerServesTestsInTurnUntilClosed(t *testing.T) {
 }
 
 func TestATestAfterOneThatKilledTheSharedServerGetsARunningOne(t *testing.T) {
+	skipShort(t)
 	var sh Shared
 	t.Cleanup(sh.Close)
 	var killed *Server
@@ -61,6 +63,7 @@ func TestATestAfterOneThatKilledTheSharedServerGetsARunningOne(t *testing.T) {
 }
 
 func TestASecondTestCannotHoldTheSharedServerAtOnce(t *testing.T) {
+	skipShort(t)
 	var sh Shared
 	t.Cleanup(sh.Close)
 	sh.Server(t)
@@ -91,4 +94,13 @@ func (r *fatalRecorder) Helper() {}
 func (r *fatalRecorder) Fatal(args ...any) {
 	r.fatal = fmt.Sprint(args...)
 	runtime.Goexit()
+}
+
+// skipShort skips an end-to-end test of Shared under -short, as Server does
+// inside it; the test itself must not go on without a server.
+func skipShort(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end: needs an XMPP server; skipped under -short")
+	}
 }
