@@ -115,19 +115,29 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	h.gate, err = h.newGate(ctx, app)
+	if err != nil {
+		return fmt.Errorf("xmpp_auth handler: %w", err)
+	}
+	return nil
+}
+
+// newGate makes the gate of h's options: the gated site's, or the login
+// of an OpenID provider (oidc.go).
+func (h *Handler) newGate(ctx caddy.Context, app *App) (*login.Gate, error) {
 	repl := caddy.NewReplacer()
 	keys := make([]string, len(h.SessionKeys))
 	for i, k := range h.SessionKeys {
 		if keys[i] = repl.ReplaceKnown(k, ""); keys[i] == "" {
-			return fmt.Errorf("xmpp_auth handler: session key %q is empty once resolved (is the variable set?); "+
+			return nil, fmt.Errorf("session key %q is empty once resolved (is the variable set?); "+
 				"remove the option to use a key kept in Caddy's storage", k)
 		}
 	}
 	ring, err := login.LoadRing(ctx, ctx.Storage(), keys)
 	if err != nil {
-		return fmt.Errorf("xmpp_auth handler: session key: %w", err)
+		return nil, fmt.Errorf("session key: %w", err)
 	}
-	h.gate, err = login.NewGate(app.shared.svc, login.Config{
+	gate, err := login.NewGate(app.shared.svc, login.Config{
 		Allow:           h.Allow,
 		Deny:            h.Deny,
 		SessionLifetime: time.Duration(h.SessionLifetime),
@@ -147,10 +157,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		Ring:            ring,
 	}, newEnv(ctx, app.metrics))
 	if err != nil {
-		return fmt.Errorf("xmpp_auth handler: %w", err)
+		return nil, err
 	}
-	app.gateLifetime(h.gate.SessionLifetime())
-	return nil
+	app.gateLifetime(gate.SessionLifetime())
+	return gate, nil
 }
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler: the gate decides, and

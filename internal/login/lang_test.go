@@ -61,7 +61,7 @@ func TestEveryLanguageHasEveryTextAndOnlyKnownFields(t *testing.T) {
 			}
 			for _, m := range textField.FindAllStringSubmatch(v, -1) {
 				switch m[1] {
-				case "site", "jid", "code", "seconds":
+				case "site", "jid", "code", "seconds", "client":
 				default:
 					t.Errorf("%s.%s uses the unknown field %s", lang, k, m[0])
 				}
@@ -95,16 +95,22 @@ func TestBuiltInPagesRenderInEveryLanguage(t *testing.T) {
 	for _, lang := range pageLanguages {
 		for _, p := range samplePages() {
 			p.JID = `<b>eve</b>@example.org`
+			if p.Client != "" {
+				p.Client = `<i>app</i>`
+			}
 			p.translate(lang)
 			var buf bytes.Buffer
 			if err := pageTemplate.ExecuteTemplate(&buf, "page.html", p); err != nil {
 				t.Fatal(err)
 			}
 			html := buf.String()
-			title := pageTexts[lang]["title_"+p.Kind]
+			title := p.Title
 			if !strings.Contains(html, `<html lang="`+lang+`">`) || title == "" ||
 				!strings.Contains(html, "<h1>"+templateEscape(title)+"</h1>") {
 				t.Errorf("%s %s page: no lang attribute or title %q:\n%s", lang, p.Kind, title, html)
+			}
+			if strings.Contains(html, "<i>app") {
+				t.Errorf("%s %s page does not escape the client's name", lang, p.Kind)
 			}
 			if strings.Contains(html, "<b>eve") {
 				t.Errorf("%s %s page does not escape the JID", lang, p.Kind)

@@ -10,6 +10,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -51,6 +52,22 @@ type page struct {
 	Secret  string // on the waiting page: the login's secret, posted back by its script and button
 	Resend  bool   // the request that met the gate carried a form, which was not delivered
 	Nonce   string
+	Client  string   // on the consent page: the application that asks
+	Claims  []string // on the consent page: keys of T, what the application would learn
+	// FormTo is one more origin the page's form may lead to, in the
+	// Content-Security-Policy: the consent page's answer redirects to the
+	// application, and browsers hold a form's redirects to form-action.
+	FormTo string
+}
+
+// formTo is FormTo as a source of the form-action directive: an origin,
+// or nothing when it is not one (a space or a quote would end the source).
+func (p *page) formTo() string {
+	u, err := url.Parse(p.FormTo)
+	if err != nil || p.FormTo == "" || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || strings.ContainsAny(u.Host, " ;'\"") {
+		return ""
+	}
+	return " " + u.Scheme + "://" + u.Host
 }
 
 // renderPage writes a gate page. The pages need nothing from outside: the
@@ -59,7 +76,7 @@ type page struct {
 func (g *Gate) renderPage(w http.ResponseWriter, r *http.Request, status int, p page) error {
 	p.Site = g.siteName(r)
 	p.Prefix = g.cfg.PathPrefix
-	if p.Kind == "login" {
+	if p.Kind == "login" || p.Kind == "consent" {
 		p.CSRF = g.formToken(w, r)
 	}
 	var nonce [12]byte
@@ -92,7 +109,7 @@ func (g *Gate) renderPage(w http.ResponseWriter, r *http.Request, status int, p 
 	hdr.Set("X-Content-Type-Options", "nosniff")
 	hdr.Set("Referrer-Policy", "same-origin")
 	hdr.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; script-src 'nonce-"+p.Nonce+
-		"'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		"'; connect-src 'self'; form-action 'self'"+p.formTo()+"; frame-ancestors 'none'; base-uri 'none'")
 	w.WriteHeader(status)
 	if r.Method == http.MethodHead {
 		return nil
@@ -165,6 +182,8 @@ func (p *page) fill(text string) string {
 			b.WriteString(p.Code)
 		case strings.HasPrefix(text, "{seconds}"):
 			b.WriteString(strconv.Itoa(p.Seconds))
+		case strings.HasPrefix(text, "{client}"):
+			b.WriteString(p.Client)
 		default:
 			b.WriteByte('{')
 			text = text[1:]
@@ -202,6 +221,9 @@ func samplePages() []page {
 		add("busy", func(p *page) { p.Limit = limit })
 	}
 	add("forbidden", nil)
+	add("consent", func(p *page) {
+		p.Client, p.Claims = "Grafana", []string{"claim_openid", "claim_profile", "claim_email", "claim_offline_access"}
+	})
 	add("logout", nil)
 	add("loggedout", nil)
 	add("expired", nil)

@@ -93,6 +93,17 @@ func (g *Gate) current(s session.Session, now time.Time) bool {
 // each session counts once, however many copies of its cookie came, and
 // one already revoked not at all.
 func (g *Gate) logout(w http.ResponseWriter, r *http.Request) error {
+	g.endSession(w, r)
+	if wantsHTML(r) {
+		return g.renderPage(w, r, http.StatusOK, page{Kind: "loggedout", Return: "/"})
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// endSession revokes the sessions r carries and clears the gate's cookies.
+func (g *Gate) endSession(w http.ResponseWriter, r *http.Request) {
 	now := g.svc.now()
 	site := g.cookieSite(r)
 	var ended []revocation
@@ -121,12 +132,6 @@ func (g *Gate) logout(w http.ResponseWriter, r *http.Request) error {
 	}
 	g.setSessionCookie(w, r, "", 0)
 	setCookie(w, r, g.loginCookieName(r), "", g.loginCookiePath(r), 0)
-	if wantsHTML(r) {
-		return g.renderPage(w, r, http.StatusOK, page{Kind: "loggedout", Return: "/"})
-	}
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusNoContent)
-	return nil
 }
 
 // issueSession sets the session cookie for a bare JID that has just

@@ -1,0 +1,167 @@
+package openid_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"mellium.im/xmpp/jid"
+
+	"github.com/xepauth/caddy-xepauth/internal/login"
+	"github.com/xepauth/caddy-xepauth/internal/openid"
+	"github.com/xepauth/caddy-xepauth/internal/session"
+	"github.com/xepauth/caddy-xepauth/xepauth"
+)
+
+// approver is an XMPP side where every address approves at once, as the
+// person would in their client: the provider's tests are about what comes
+// after (the real XMPP round trip is the gate's, tested with Prosody and
+// ejabberd in internal/login and end to end in caddymodule).
+type approver struct{ asked atomic.Int32 }
+
+func (a *approver) Ask(_ context.Context, req xepauth.Request) xepauth.Outcome {
+	a.asked.Add(1)
+	return xepauth.Outcome{Result: xepauth.Approved, By: req.JID, Via: "iq"}
+}
+func (a *approver) Connected() bool { return true }
+func (a *approver) Domain() jid.JID { return jid.MustParse("auth.example.org") }
+
+// memStorage is a login.Storage in memory.
+type memStorage struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
+func newMemStorage() *memStorage { return &memStorage{m: map[string][]byte{}} }
+
+func (s *memStorage) Store(_ context.Context, k string, v []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m[k] = append([]byte(nil), v...)
+	return nil
+}
+func (s *memStorage) Load(_ context.Context, k string) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.m[k]
+	if !ok {
+		return nil, fs.ErrNotExist
+	}
+	return append([]byte(nil), v...), nil
+}
+func (s *memStorage) Delete(_ context.Context, k string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, k)
+	return nil
+}
+func (s *memStorage) List(_ context.Context, p string, _ bool) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for k := range s.m {
+		if strings.HasPrefix(k, p) {
+			out = append(out, k)
+		}
+	}
+	return out, nil
+}
+func (s *memStorage) Lock(context.Context, string) error   { return nil }
+func (s *memStorage) Unlock(context.Context, string) error { return nil }
+
+// rig is a provider on a plain net/http server, with its gate, and what
+// the test needs to reach inside.
+type rig struct {
+	srv      *httptest.Server
+	issuer   string
+	provider *openid.Provider
+	storage  *memStorage
+	asker    *approver
+	clock    *clock
+}
+
+// clock is a settable time source.
+type clock struct{ t atomic.Pointer[time.Time] }
+
+func newClock() *clock {
+	c := &clock{}
+	c.set(time.Now())
+	return c
+}
+func (c *clock) now() time.Time      { return *c.t.Load() }
+func (c *clock) set(t time.Time)     { c.t.Store(&t) }
+func (c *clock) add(d time.Duration) { c.set(c.now().Add(d)) }
+
+const testSessionKey = "+xE4tok5l2S0IejtCbxLUW2VMLXnnKOQ9XmMilx8BWQ="
+
+// newRig serves a provider of cfg (its Issuer set to the server's URL)
+// whose gate has gcfg.
+func newRig(t *testing.T, cfg openid.Config, gcfg login.Config) *rig {
+	t.Helper()
+	rg := &rig{storage: newMemStorage(), asker: &approver{}, clock: newClock()}
+	var h atomic.Pointer[openid.Provider]
+	rg.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := h.Load()
+		if !p.Owns(r) {
+			http.NotFound(w, r)
+			return
+		}
+		if err := p.ServeHTTP(w, r); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+		}
+	}))
+	t.Cleanup(rg.srv.Close)
+	rg.issuer = rg.srv.URL
+	if cfg.Issuer == "" {
+		cfg.Issuer = rg.issuer
+	} else {
+		cfg.Issuer = rg.issuer + cfg.Issuer
+	}
+	svc := login.NewService(rg.asker, rg.clock.now, nil)
+	t.Cleanup(svc.Close)
+	svc.Commit(login.DefaultLimits, rg.storage, time.Hour)
+	svc.Start()
+	k, err := session.KeyFromSecret([]byte(testSessionKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gcfg.Ring, err = session.NewRing(k); err != nil {
+		t.Fatal(err)
+	}
+	gate, err := login.NewGate(svc, gcfg, login.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := openid.New(context.Background(), cfg, gate, openid.NewStore(), rg.storage, nil, rg.clock.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Store(p)
+	rg.provider = p
+	return rg
+}
+
+// kidOf is the key id in a JWT's header.
+func kidOf(t *testing.T, jwt string) string {
+	t.Helper()
+	head, _, _ := strings.Cut(jwt, ".")
+	raw, err := base64.RawURLEncoding.DecodeString(head)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h struct {
+		Kid string `json:"kid"`
+	}
+	if err := json.Unmarshal(raw, &h); err != nil {
+		t.Fatal(err)
+	}
+	return h.Kid
+}

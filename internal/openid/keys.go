@@ -1,0 +1,235 @@
+package openid
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sync"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/xepauth/caddy-xepauth/internal/login"
+)
+
+// The signing keys are RSA (RS256), the one algorithm every relying party
+// supports and OpenID Connect Core §15.1 requires. They are made here,
+// kept in storage so that every server sharing it signs with the same one
+// and a restart changes nothing, and rotated:
+//
+//   - a key signs for KeyRotation, from its start;
+//   - its successor is made and published ahead of that start (half a
+//     rotation ahead, at most a day), so that relying parties that cache
+//     the key set have it before the first token it signs;
+//   - a key that no longer signs stays published until the last token it
+//     signed has expired, then goes.
+//
+// A relying party never sees a token whose key it cannot fetch.
+
+// rsaBits is the size of the RSA keys: 2048 bits, what every relying party
+// accepts and NIST SP 800-57 deems fine to 2030.
+const rsaBits = 2048
+
+// storedKey is a signing key as storage keeps it.
+type storedKey struct {
+	ID    string    `json:"kid"`
+	Start time.Time `json:"start"` // when it begins to sign
+	DER   []byte    `json:"pkcs8"` // the private key
+}
+
+// signingKey is a key in use.
+type signingKey struct {
+	storedKey
+	priv *rsa.PrivateKey
+}
+
+// keyring holds the keys, refreshed from storage when an event (a start,
+// a retirement, a successor due) comes, and at least hourly, which is how
+// a server learns of a key another server made.
+type keyring struct {
+	st       login.Storage
+	path     string
+	rotation time.Duration
+	keep     time.Duration // how long a retired key stays published
+	now      func() time.Time
+
+	mu        sync.Mutex
+	keys      []signingKey // oldest first
+	nextCheck time.Time
+}
+
+// ahead is how long before its start a key is published.
+func (kr *keyring) ahead() time.Duration { return min(kr.rotation/2, 24*time.Hour) }
+
+// current returns the keys, refreshed and rotated if due.
+func (kr *keyring) current(ctx context.Context) ([]signingKey, error) {
+	kr.mu.Lock()
+	defer kr.mu.Unlock()
+	now := kr.now()
+	if kr.keys != nil && now.Before(kr.nextCheck) {
+		return kr.keys, nil
+	}
+	keys, err := kr.rotate(ctx, now)
+	if err != nil {
+		if kr.keys != nil {
+			// Storage is down: keep signing with what there is, and try
+			// again in a minute.
+			kr.nextCheck = now.Add(time.Minute)
+			return kr.keys, nil
+		}
+		return nil, err
+	}
+	kr.keys = keys
+	kr.nextCheck = kr.next(keys, now)
+	return keys, nil
+}
+
+// rotate loads the keys from storage and makes, retires and stores what is
+// due, under the storage's lock.
+func (kr *keyring) rotate(ctx context.Context, now time.Time) ([]signingKey, error) {
+	if err := kr.st.Lock(ctx, kr.path); err != nil {
+		return nil, fmt.Errorf("lock the signing keys: %w", err)
+	}
+	defer func() { _ = kr.st.Unlock(context.WithoutCancel(ctx), kr.path) }()
+	keys, err := kr.load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	changed := false
+	if len(keys) == 0 {
+		// The first key signs at once: nobody can have cached a key set
+		// without it.
+		k, err := newKey(now)
+		if err != nil {
+			return nil, err
+		}
+		keys, changed = []signingKey{k}, true
+	}
+	if last := keys[len(keys)-1]; !now.Before(last.Start.Add(kr.rotation - kr.ahead())) {
+		k, err := newKey(last.Start.Add(kr.rotation))
+		if err != nil {
+			return nil, err
+		}
+		keys, changed = append(keys, k), true
+	}
+	// A key is retired once its successor has signed for keep.
+	for len(keys) > 1 && !now.Before(keys[1].Start.Add(kr.keep)) {
+		keys, changed = keys[1:], true
+	}
+	if changed {
+		if err := kr.save(ctx, keys); err != nil {
+			return nil, err
+		}
+	}
+	return keys, nil
+}
+
+// next is when the keys must be looked at again.
+func (kr *keyring) next(keys []signingKey, now time.Time) time.Time {
+	next := now.Add(time.Hour)
+	if due := keys[len(keys)-1].Start.Add(kr.rotation - kr.ahead()); due.Before(next) {
+		next = due
+	}
+	for i := 1; i < len(keys); i++ {
+		for _, t := range []time.Time{keys[i].Start, keys[i].Start.Add(kr.keep)} {
+			if t.After(now) && t.Before(next) {
+				next = t
+			}
+		}
+	}
+	return next
+}
+
+// signer is the key that signs at now: the last one that has started.
+func signer(keys []signingKey, now time.Time) signingKey {
+	s := keys[0]
+	for _, k := range keys[1:] {
+		if !now.Before(k.Start) {
+			s = k
+		}
+	}
+	return s
+}
+
+func newKey(start time.Time) (signingKey, error) {
+	priv, err := rsa.GenerateKey(rand.Reader, rsaBits)
+	if err != nil {
+		return signingKey{}, fmt.Errorf("generate a signing key: %w", err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return signingKey{}, fmt.Errorf("encode a signing key: %w", err)
+	}
+	return signingKey{storedKey: storedKey{ID: newID(), Start: start.UTC(), DER: der}, priv: priv}, nil
+}
+
+func (kr *keyring) load(ctx context.Context) ([]signingKey, error) {
+	b, err := kr.st.Load(ctx, kr.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load the signing keys: %w", err)
+	}
+	var stored []storedKey
+	if err := json.Unmarshal(b, &stored); err != nil {
+		return nil, fmt.Errorf("the signing keys in storage (%s) are unreadable: %w", kr.path, err)
+	}
+	keys := make([]signingKey, 0, len(stored))
+	for _, s := range stored {
+		priv, err := x509.ParsePKCS8PrivateKey(s.DER)
+		rk, ok := priv.(*rsa.PrivateKey)
+		if err != nil || !ok || s.ID == "" {
+			return nil, fmt.Errorf("the signing key %q in storage (%s) is unreadable", s.ID, kr.path)
+		}
+		keys = append(keys, signingKey{storedKey: s, priv: rk})
+	}
+	return keys, nil
+}
+
+func (kr *keyring) save(ctx context.Context, keys []signingKey) error {
+	stored := make([]storedKey, len(keys))
+	for i, k := range keys {
+		stored[i] = k.storedKey
+	}
+	b, err := json.Marshal(stored)
+	if err != nil {
+		return err
+	}
+	if err := kr.st.Store(ctx, kr.path, b); err != nil {
+		return fmt.Errorf("store the signing keys: %w", err)
+	}
+	return nil
+}
+
+// SignatureAlgorithm implements op.SigningKey.
+func (k signingKey) SignatureAlgorithm() jose.SignatureAlgorithm { return jose.RS256 }
+
+// Key implements op.SigningKey: the private key.
+func (k signingKey) Key() any { return k.priv }
+
+// ID implements op.SigningKey.
+func (k signingKey) ID() string { return k.storedKey.ID }
+
+// publicKey is a key as the key set publishes it.
+type publicKey struct{ signingKey }
+
+// Algorithm implements op.Key.
+func (k publicKey) Algorithm() jose.SignatureAlgorithm { return jose.RS256 }
+
+// Use implements op.Key.
+func (k publicKey) Use() string { return "sig" }
+
+// Key implements op.Key: only the public half is ever published.
+func (k publicKey) Key() any { return &k.priv.PublicKey }
+
+var (
+	_ op.SigningKey = signingKey{}
+	_ op.Key        = publicKey{}
+)

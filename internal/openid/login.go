@@ -1,0 +1,120 @@
+package openid
+
+import (
+	"context"
+	"crypto/subtle"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"go.uber.org/zap"
+)
+
+// The login of an authorization request. op sends the visitor to
+// loginPath with the request's id; a visitor whose session on this host
+// is fresh enough for the request is done at once, any other logs in with
+// the gate's pages and comes back here. Then op's callback makes the code.
+//
+// The request id travels in the visitor's URL, so it must not be all it
+// takes: whoever started a request could otherwise send its login link to
+// someone logged in, and redeem the code their login made (a login CSRF
+// that ends as account takeover). So the browser that asked is bound to the
+// request by a cookie, checked here and at the callback.
+
+// browserKey carries what CreateAuthRequest keeps of the browser of an
+// authorize request: a browser value.
+type browserKey struct{}
+
+// browser is the visitor's browser when an authorization request starts:
+// its binding, and the session it has, if any.
+type browser struct {
+	binding string
+	prior   [16]byte
+}
+
+// bindingCookie is the name of the browser binding cookie.
+func bindingCookie(r *http.Request) string {
+	if r.TLS != nil {
+		return "__Host-xmpp_auth_oidc"
+	}
+	return "xmpp_auth_oidc"
+}
+
+// bindBrowser gives r's browser a binding, kept if it has one, and puts it
+// in r's context for CreateAuthRequest with the visitor's session.
+func (p *Provider) bindBrowser(w http.ResponseWriter, r *http.Request) *http.Request {
+	value := ""
+	if c, err := r.Cookie(bindingCookie(r)); err == nil && len(c.Value) == len(newID()) {
+		value = c.Value
+	} else {
+		value = newID()
+	}
+	// Refreshed on each request: it lives as long as a request it binds.
+	http.SetCookie(w, &http.Cookie{Name: bindingCookie(r), Value: value, Path: "/", MaxAge: int(requestLifetime.Seconds()),
+		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode})
+	b := browser{binding: value}
+	if s, ok := p.gate.Visitor(w, r); ok {
+		b.prior = s.ID
+	}
+	return r.WithContext(context.WithValue(r.Context(), browserKey{}, b))
+}
+
+// sameBrowser reports whether r comes from the browser that started a.
+func (p *Provider) sameBrowser(r *http.Request, a *authRequest) bool {
+	c, err := r.Cookie(bindingCookie(r))
+	return err == nil && subtle.ConstantTimeCompare([]byte(c.Value), []byte(a.browser)) == 1
+}
+
+// serveLogin is the login of an authorization request.
+func (p *Provider) serveLogin(w http.ResponseWriter, r *http.Request) error {
+	id := r.URL.Query().Get("id")
+	a, err := (opStorage{p}).request(id)
+	if err != nil || !p.sameBrowser(r, a) {
+		p.badRequest(w, "This login is unknown, has expired, or was started in another browser: go back to the application and log in again.")
+		return nil
+	}
+	cl := p.clients[a.GetClientID()]
+	if s, ok := p.gate.Visitor(w, r); ok && a.freshEnough(s, p.now()) {
+		if !p.gate.Admits(s.JID) || !cl.rules.Admits(s.JID) {
+			p.log.Info("refused an OpenID login", zap.String("jid", s.JID), zap.String("client", cl.ID))
+			return p.gate.Refuse(w, r, s.JID)
+		}
+		subject := p.claims.subject(s.JID)
+		if strings.Contains(subject, ":") {
+			// op's opaque access tokens are "id:subject".
+			return p.gate.Refuse(w, r, s.JID)
+		}
+		if !cl.Trusted {
+			if done, err := p.consent(w, r, a, cl, s.JID); done {
+				return err
+			}
+		}
+		if !p.markDone(id, s.JID, subject, s.Authenticated) {
+			p.badRequest(w, "This login has expired: go back to the application and log in again.")
+			return nil
+		}
+		p.log.Info("OpenID login", zap.String("jid", s.JID), zap.String("client", cl.ID))
+		http.Redirect(w, r, p.cfg.Issuer+callbackPath+"?id="+url.QueryEscape(id), http.StatusSeeOther)
+		return nil
+	}
+	if a.prompts(oidc.PromptNone) {
+		p.fail(w, r, a, oidc.ErrLoginRequired())
+		return nil
+	}
+	return p.gate.AskLogin(w, r)
+}
+
+// markDone records the login of request id, if it is still there.
+func (p *Provider) markDone(id, jid, subject string, at time.Time) bool {
+	st := p.store
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	a := st.requests[id]
+	if a == nil || a.done {
+		return a != nil && a.jid == jid
+	}
+	a.done, a.jid, a.subject, a.authTime = true, jid, subject, at
+	return true
+}

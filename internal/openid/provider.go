@@ -1,0 +1,214 @@
+package openid
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/rs/cors"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+	"go.uber.org/zap"
+
+	"github.com/xepauth/caddy-xepauth/internal/login"
+)
+
+// Provider is an OpenID provider at one issuer: op's endpoints, with the
+// login of a gate.
+type Provider struct {
+	cfg     Config
+	gate    *login.Gate
+	store   *Store
+	clients map[string]*client
+	keys    *keyring
+	claims  claims
+	now     func() time.Time
+	log     *zap.Logger
+	op      *op.Provider
+	prefix  string // the issuer's path: "" or "/path"
+	st      login.Storage
+	dir     string // where the issuer's keys and consents are in st
+}
+
+// Paths under the issuer, besides op's own.
+const (
+	loginPath     = "/login"      // where op sends the visitor to log in (login.go)
+	loggedOutPath = "/logged-out" // where a logout with nowhere else to go ends
+	callbackPath  = "/authorize/callback"
+)
+
+// New makes the provider of cfg, whose visitors log in through gate. st
+// keeps the keys (made there the first time); store holds the requests
+// and tokens, and may come from an earlier config of the same issuer. now
+// is the clock (nil: time.Now).
+func New(ctx context.Context, cfg Config, gate *login.Gate, store *Store, st login.Storage, log *zap.Logger, now func() time.Time) (*Provider, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if now == nil {
+		now = time.Now
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	u, _ := url.Parse(cfg.Issuer) // checked by withDefaults
+	p := &Provider{cfg: cfg, gate: gate, store: store, clients: map[string]*client{}, now: now, log: log, prefix: u.Path}
+	for _, c := range cfg.Clients {
+		cl, err := newClient(c, p.prefix+loginPath, cfg.IDTokenLifetime)
+		if err != nil {
+			return nil, fmt.Errorf("client %q: %w", c.ID, err)
+		}
+		p.clients[c.ID] = cl
+	}
+
+	// Everything this issuer keeps in storage is under one folder, so that
+	// two issuers sharing a storage neither share keys nor subjects.
+	sum := sha256.Sum256([]byte(cfg.Issuer))
+	dir := "xmpp_auth/oidc/" + hex.EncodeToString(sum[:8]) + "/"
+	p.st, p.dir = st, dir
+	cryptoKey, err := storedSecret(ctx, st, dir+"token_key", 32)
+	if err != nil {
+		return nil, err
+	}
+	p.claims = claims{localUsername: cfg.Username == "localpart", emailDomains: cfg.EmailDomains, emailVerified: cfg.EmailVerified}
+	if cfg.Subject == "hash" {
+		if p.claims.subjectKey, err = storedSecret(ctx, st, dir+"subject_key", 32); err != nil {
+			return nil, err
+		}
+	}
+	// A retired key stays published as long as an ID token it signed may
+	// be valid, and five minutes more for the clocks of relying parties.
+	p.keys = &keyring{st: st, path: dir + "signing_keys.json", rotation: cfg.KeyRotation, keep: cfg.IDTokenLifetime + 5*time.Minute, now: now}
+	if _, err := p.keys.current(ctx); err != nil {
+		return nil, err
+	}
+
+	opts := []op.Option{
+		// Any origin may call the token, userinfo and key endpoints (a
+		// single-page application does), but never with the visitor's
+		// cookies: op's default would allow credentials from any origin.
+		op.WithCORSOptions(&cors.Options{AllowOriginFunc: func(string) bool { return true },
+			AllowedHeaders: []string{"Authorization", "Content-Type"}, AllowedMethods: []string{http.MethodGet, http.MethodPost}}),
+	}
+	if u.Scheme == "http" {
+		opts = append(opts, op.WithAllowInsecure()) // a loopback issuer: checkIssuer allows nothing else
+	}
+	var key [32]byte
+	copy(key[:], cryptoKey)
+	p.op, err = op.NewProvider(&op.Config{
+		CryptoKey:                key,
+		CodeMethodS256:           true,
+		AuthMethodPost:           true,
+		GrantTypeRefreshToken:    true,
+		DefaultLogoutRedirectURI: cfg.Issuer + loggedOutPath,
+		SupportedScopes:          []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopeOfflineAccess},
+		SupportedClaims:          []string{"sub", "aud", "exp", "iat", "iss", "auth_time", "nonce", "amr", "azp", "preferred_username", "name", "email", "email_verified"},
+	}, opStorage{p}, op.StaticIssuer(cfg.Issuer), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("make the OpenID provider: %w", err)
+	}
+	return p, nil
+}
+
+// Owns reports whether r is for the provider: a path under the issuer, or
+// a page of its gate.
+func (p *Provider) Owns(r *http.Request) bool {
+	path := r.URL.Path
+	return p.prefix == "" || path == p.prefix || strings.HasPrefix(path, p.prefix+"/") || p.gate.Owns(r)
+}
+
+// ServeHTTP serves a request the provider owns. It returns an error only
+// when the gate does (a *login.StatusError for a client that does not
+// read HTML).
+func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
+	if served, err := p.gate.ServeOwnPage(w, r); served {
+		return err
+	}
+	rel := strings.TrimPrefix(r.URL.Path, p.prefix)
+	r = r.WithContext(op.ContextWithIssuer(r.Context(), p.cfg.Issuer))
+	switch rel {
+	case loginPath:
+		return p.serveLogin(w, r)
+	case loggedOutPath:
+		return p.gate.ShowLoggedOut(w, r)
+	case oidc.DiscoveryEndpoint:
+		p.serveDiscovery(w, r)
+		return nil
+	case "/authorize":
+		r = p.bindBrowser(w, r)
+	case callbackPath:
+		if a, err := (opStorage{p}).request(r.URL.Query().Get("id")); err != nil || !p.sameBrowser(r, a) {
+			p.badRequest(w, "This login is unknown, has expired, or was started in another browser: go back to the application and log in again.")
+			return nil
+		}
+	case "/end_session":
+		orig := w
+		w = &endSessionWriter{ResponseWriter: w, end: func() { p.gate.EndSession(orig, r) }}
+	case "/oauth/introspect", "/device_authorization", "/healthz", "/ready":
+		// op serves them whatever the storage offers; this provider
+		// offers none of them.
+		http.NotFound(w, r)
+		return nil
+	}
+	if rel != "/keys" {
+		w.Header().Set("Cache-Control", "no-store")
+	}
+	http.StripPrefix(p.prefix, p.op).ServeHTTP(w, r)
+	return nil
+}
+
+// serveDiscovery is op's discovery document without what op advertises
+// whatever its storage offers: the implicit flow, the JWT profile grant,
+// introspection and device authorization.
+func (p *Provider) serveDiscovery(w http.ResponseWriter, r *http.Request) {
+	d := op.CreateDiscoveryConfig(r.Context(), p.op, opStorage{p})
+	d.ResponseTypesSupported = []string{string(oidc.ResponseTypeCode)}
+	d.GrantTypesSupported = []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken}
+	d.IntrospectionEndpoint, d.DeviceAuthorizationEndpoint = "", ""
+	d.IntrospectionEndpointAuthMethodsSupported = nil
+	d.RequestParameterSupported, d.RequestURIParameterSupported = false, false
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	_ = json.NewEncoder(w).Encode(d)
+}
+
+// badRequest is an error page of the provider's own, for a request no
+// relying party can be told of.
+func (p *Provider) badRequest(w http.ResponseWriter, msg string) {
+	w.Header().Set("Cache-Control", "no-store")
+	http.Error(w, msg, http.StatusBadRequest)
+}
+
+// endSessionWriter ends the gate's session when op accepts a logout, which
+// it answers with a redirect: the cookies go out with it.
+type endSessionWriter struct {
+	http.ResponseWriter
+	end   func()
+	wrote bool
+}
+
+func (e *endSessionWriter) WriteHeader(status int) {
+	if e.wrote {
+		return
+	}
+	e.wrote = true
+	if status >= 300 && status < 400 {
+		e.end()
+	}
+	e.ResponseWriter.WriteHeader(status)
+}
+
+func (e *endSessionWriter) Write(b []byte) (int, error) {
+	e.WriteHeader(http.StatusOK)
+	return e.ResponseWriter.Write(b)
+}
+
+// Issuer is the provider's issuer URL.
+func (p *Provider) Issuer() string { return p.cfg.Issuer }
