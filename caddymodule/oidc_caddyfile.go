@@ -18,6 +18,7 @@ import (
 //			allow                    <jid|domain>...
 //			deny                     <jid|domain>...
 //			refresh_tokens
+//			trusted
 //		}
 //		subject                hash|jid
 //		username               jid|localpart
@@ -112,8 +113,10 @@ func (c *OIDCClient) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = someArgs(d, &c.Deny)
 		case "refresh_tokens":
 			err = flagArg(d, &c.RefreshTokens)
+		case "trusted":
+			err = flagArg(d, &c.Trusted)
 		default:
-			return d.Errf("xmpp_auth_oidc: client %s: unknown option %q (want name, secret, redirect_uri, post_logout_redirect_uri, allow, deny or refresh_tokens)", c.ID, d.Val())
+			return d.Errf("xmpp_auth_oidc: client %s: unknown option %q (want name, secret, redirect_uri, post_logout_redirect_uri, allow, deny, refresh_tokens or trusted)", c.ID, d.Val())
 		}
 		if err != nil {
 			return err

@@ -12,7 +12,7 @@ import (
 	"github.com/xepauth/caddy-xepauth/internal/webtest"
 )
 
-func newUntrustedRig(t *testing.T) (*rig, *app) {
+func newUntrustedRig(t *testing.T) (*rig, *webtest.RelyingParty) {
 	t.Helper()
 	return newWikiRig(t, openid.ClientConfig{ID: "wiki", Name: "The Wiki", Secret: appSecret, RedirectURIs: []string{appRedirect}})
 }
@@ -21,32 +21,32 @@ func TestAnUntrustedClientIsAllowedOnceForTheScopesItAsks(t *testing.T) {
 	rg, a := newUntrustedRig(t)
 	b := webtest.NewBrowser(t, rg.issuer)
 	verifier := oauth2.S256ChallengeOption("v")
-	_, resp, body := a.login(b, "alice@example.org", verifier)
+	_, resp, body := a.Login(b, "alice@example.org", verifier)
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "The Wiki") || !strings.Contains(body, `name="consent"`) {
 		t.Fatalf("no consent page naming the client: %d\n%s", resp.StatusCode, body)
 	}
 	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "form-action 'self' https://app.example;") {
 		t.Errorf("the consent page's answer cannot redirect to the app: %s", csp)
 	}
-	a.consent = "allow"
-	if back, resp, body := a.login(b, "", verifier); back == nil || back.Query().Get("code") == "" {
+	a.Consent = "allow"
+	if back, resp, body := a.Login(b, "", verifier); back == nil || back.Query().Get("code") == "" {
 		t.Fatalf("after allowing: %d %v\n%s", resp.StatusCode, back, body)
 	}
-	a.consent = ""
-	if back, resp, body := a.login(b, "", verifier); back == nil || back.Query().Get("code") == "" {
+	a.Consent = ""
+	if back, resp, body := a.Login(b, "", verifier); back == nil || back.Query().Get("code") == "" {
 		t.Fatalf("the second time, the visitor was asked again: %d %v\n%s", resp.StatusCode, back, body)
 	}
 	for name, opts := range map[string][]oauth2.AuthCodeOption{
 		"a new scope":    {verifier, oauth2.SetAuthURLParam("scope", "openid email")},
 		"prompt=consent": {verifier, oauth2.SetAuthURLParam("prompt", "consent")},
 	} {
-		if back, resp, body := a.login(b, "", opts...); back != nil || !strings.Contains(body, `name="consent"`) {
+		if back, resp, body := a.Login(b, "", opts...); back != nil || !strings.Contains(body, `name="consent"`) {
 			t.Errorf("%s: not asked: %d %v", name, resp.StatusCode, back)
 		}
 	}
-	a.consent = "deny"
-	back, resp, body := a.login(b, "", verifier, oauth2.SetAuthURLParam("prompt", "consent"))
-	if back == nil || back.Query().Get("error") != "access_denied" || back.Query().Get("state") != "state-123" {
+	a.Consent = "deny"
+	back, resp, body := a.Login(b, "", verifier, oauth2.SetAuthURLParam("prompt", "consent"))
+	if back == nil || back.Query().Get("error") != "access_denied" || back.Query().Get("state") != webtest.State {
 		t.Fatalf("denying: %d %v\n%s", resp.StatusCode, back, body)
 	}
 }
@@ -54,8 +54,8 @@ func TestAnUntrustedClientIsAllowedOnceForTheScopesItAsks(t *testing.T) {
 func TestPromptNoneWithoutConsentIsConsentRequired(t *testing.T) {
 	rg, a := newUntrustedRig(t)
 	b := webtest.NewBrowser(t, rg.issuer)
-	a.login(b, "alice@example.org", oauth2.S256ChallengeOption("v")) // logged in, not consented
-	back, resp, body := a.login(b, "", oauth2.S256ChallengeOption("v"), oauth2.SetAuthURLParam("prompt", "none"))
+	a.Login(b, "alice@example.org", oauth2.S256ChallengeOption("v")) // logged in, not consented
+	back, resp, body := a.Login(b, "", oauth2.S256ChallengeOption("v"), oauth2.SetAuthURLParam("prompt", "none"))
 	if back == nil || back.Query().Get("error") != "consent_required" {
 		t.Fatalf("prompt=none without consent: %d %v\n%s", resp.StatusCode, back, body)
 	}
@@ -64,7 +64,7 @@ func TestPromptNoneWithoutConsentIsConsentRequired(t *testing.T) {
 func TestAConsentNotPostedFromTheConsentPageIsRefused(t *testing.T) {
 	rg, a := newUntrustedRig(t)
 	b := webtest.NewBrowser(t, rg.issuer)
-	_, resp, body := a.login(b, "alice@example.org", oauth2.S256ChallengeOption("v"))
+	_, resp, body := a.Login(b, "alice@example.org", oauth2.S256ChallengeOption("v"))
 	page := resp.Request.URL.RequestURI()
 	token := csrfField.FindStringSubmatch(body)[1]
 	for name, post := range map[string]func() *http.Response{

@@ -20,7 +20,7 @@ import (
 // apply to a code-flow provider with static clients, and the attacks on
 // what op leaves to this package.
 
-func newWikiRig(t *testing.T, clients ...openid.ClientConfig) (*rig, *app) {
+func newWikiRig(t *testing.T, clients ...openid.ClientConfig) (*rig, *webtest.RelyingParty) {
 	t.Helper()
 	if clients == nil {
 		clients = []openid.ClientConfig{{ID: "wiki", Secret: appSecret, RedirectURIs: []string{appRedirect},
@@ -30,22 +30,11 @@ func newWikiRig(t *testing.T, clients ...openid.ClientConfig) (*rig, *app) {
 	return rg, newApp(t, rg, clients[0].ID, clients[0].Secret)
 }
 
-// code logs alice in through a and returns the code and its verifier.
-func (a *app) code(b *webtest.Browser, params ...oauth2.AuthCodeOption) (string, string) {
-	a.t.Helper()
-	verifier := oauth2.GenerateVerifier()
-	back, resp, body := a.login(b, "alice@example.org", append(params, oauth2.S256ChallengeOption(verifier))...)
-	if back == nil || back.Query().Get("code") == "" {
-		a.t.Fatalf("no code: %d %s\n%s", resp.StatusCode, back, body)
-	}
-	return back.Query().Get("code"), verifier
-}
-
 func TestARedirectURIThatDiffersIsAPageNotARedirect(t *testing.T) {
 	rg, a := newWikiRig(t)
 	for _, uri := range []string{appRedirect + "/", appRedirect + "?x=1", "https://APP.example/callback", "https://evil.example/callback"} {
-		a.oauth.RedirectURL = uri
-		resp, body := webtest.NewBrowser(t, rg.issuer).Do("GET", relative(t, a.oauth.AuthCodeURL("s", oauth2.S256ChallengeOption("v"))), nil)
+		a.OAuth.RedirectURL = uri
+		resp, body := webtest.NewBrowser(t, rg.issuer).Do("GET", webtest.Relative(t, a.OAuth.AuthCodeURL("s", oauth2.S256ChallengeOption("v"))), nil)
 		if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" {
 			t.Errorf("redirect_uri %s: %d, Location %q\n%s", uri, resp.StatusCode, resp.Header.Get("Location"), body)
 		}
@@ -57,8 +46,8 @@ func TestARedirectURIThatDiffersIsAPageNotARedirect(t *testing.T) {
 
 func TestAnUnknownClientIsAPage(t *testing.T) {
 	rg, a := newWikiRig(t)
-	a.oauth.ClientID = "nobody"
-	resp, _ := webtest.NewBrowser(t, rg.issuer).Do("GET", relative(t, a.oauth.AuthCodeURL("s")), nil)
+	a.OAuth.ClientID = "nobody"
+	resp, _ := webtest.NewBrowser(t, rg.issuer).Do("GET", webtest.Relative(t, a.OAuth.AuthCodeURL("s")), nil)
 	if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" {
 		t.Errorf("an unknown client: %d, Location %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
@@ -68,16 +57,16 @@ func TestACodeWorksOnceAndNotAfterAMinute(t *testing.T) {
 	rg, a := newWikiRig(t)
 	ctx := context.Background()
 	b := webtest.NewBrowser(t, rg.issuer)
-	code, verifier := a.code(b)
-	if _, err := a.oauth.Exchange(ctx, code, oauth2.VerifierOption(verifier)); err != nil {
+	code, verifier := a.Code(b, "alice@example.org")
+	if _, err := a.OAuth.Exchange(ctx, code, oauth2.VerifierOption(verifier)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.oauth.Exchange(ctx, code, oauth2.VerifierOption(verifier)); err == nil {
+	if _, err := a.OAuth.Exchange(ctx, code, oauth2.VerifierOption(verifier)); err == nil {
 		t.Error("a code was redeemed twice")
 	}
-	code, verifier = a.code(b)
+	code, verifier = a.Code(b, "alice@example.org")
 	rg.clock.add(61 * time.Second)
-	if _, err := a.oauth.Exchange(ctx, code, oauth2.VerifierOption(verifier)); err == nil {
+	if _, err := a.OAuth.Exchange(ctx, code, oauth2.VerifierOption(verifier)); err == nil {
 		t.Error("a code was redeemed after a minute")
 	}
 }
@@ -87,22 +76,22 @@ func TestAWrongSecretOrVerifierGetsNoTokensAndBurnsTheCode(t *testing.T) {
 	ctx := context.Background()
 	b := webtest.NewBrowser(t, rg.issuer)
 
-	code, verifier := a.code(b)
-	wrong := a.oauth
+	code, verifier := a.Code(b, "alice@example.org")
+	wrong := a.OAuth
 	wrong.ClientSecret = appSecret + "x"
 	if _, err := wrong.Exchange(ctx, code, oauth2.VerifierOption(verifier)); err == nil {
 		t.Error("a wrong client secret got tokens")
 	}
-	if _, err := a.oauth.Exchange(ctx, code, oauth2.VerifierOption(verifier)); err == nil {
+	if _, err := a.OAuth.Exchange(ctx, code, oauth2.VerifierOption(verifier)); err == nil {
 		t.Error("a code survived a redemption with a wrong secret")
 	}
 
-	code, _ = a.code(b)
-	if _, err := a.oauth.Exchange(ctx, code, oauth2.VerifierOption(oauth2.GenerateVerifier())); err == nil {
+	code, _ = a.Code(b, "alice@example.org")
+	if _, err := a.OAuth.Exchange(ctx, code, oauth2.VerifierOption(oauth2.GenerateVerifier())); err == nil {
 		t.Error("a wrong code verifier got tokens")
 	}
-	code, _ = a.code(b)
-	if _, err := a.oauth.Exchange(ctx, code); err == nil {
+	code, _ = a.Code(b, "alice@example.org")
+	if _, err := a.OAuth.Exchange(ctx, code); err == nil {
 		t.Error("a code made with a challenge was redeemed without a verifier")
 	}
 }
@@ -113,8 +102,8 @@ func TestAPublicClientWithoutS256IsSentBackBeforeAnyLogin(t *testing.T) {
 		"no challenge": nil,
 		"plain":        {oauth2.SetAuthURLParam("code_challenge", "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopq"), oauth2.SetAuthURLParam("code_challenge_method", "plain")},
 	} {
-		back, resp, body := a.login(webtest.NewBrowser(t, rg.issuer), "", opts...)
-		if back == nil || back.Query().Get("error") != "invalid_request" || back.Query().Get("state") != "state-123" {
+		back, resp, body := a.Login(webtest.NewBrowser(t, rg.issuer), "", opts...)
+		if back == nil || back.Query().Get("error") != "invalid_request" || back.Query().Get("state") != webtest.State {
 			t.Errorf("%s: %d %v\n%s", name, resp.StatusCode, back, body)
 		}
 	}
@@ -122,16 +111,16 @@ func TestAPublicClientWithoutS256IsSentBackBeforeAnyLogin(t *testing.T) {
 		t.Errorf("%d XMPP asks were sent", n)
 	}
 	// With S256 it works, without a secret.
-	code, verifier := a.code(webtest.NewBrowser(t, rg.issuer))
-	if _, err := a.oauth.Exchange(context.Background(), code, oauth2.VerifierOption(verifier)); err != nil {
+	code, verifier := a.Code(webtest.NewBrowser(t, rg.issuer), "alice@example.org")
+	if _, err := a.OAuth.Exchange(context.Background(), code, oauth2.VerifierOption(verifier)); err != nil {
 		t.Errorf("a public client with S256: %v", err)
 	}
 }
 
 func TestPromptNoneWithoutASessionIsLoginRequired(t *testing.T) {
 	rg, a := newWikiRig(t)
-	back, resp, body := a.login(webtest.NewBrowser(t, rg.issuer), "", oauth2.SetAuthURLParam("prompt", "none"), oauth2.S256ChallengeOption("v"))
-	if back == nil || back.Query().Get("error") != "login_required" || back.Query().Get("state") != "state-123" {
+	back, resp, body := a.Login(webtest.NewBrowser(t, rg.issuer), "", oauth2.SetAuthURLParam("prompt", "none"), oauth2.S256ChallengeOption("v"))
+	if back == nil || back.Query().Get("error") != "login_required" || back.Query().Get("state") != webtest.State {
 		t.Fatalf("prompt=none without a session: %d %v\n%s", resp.StatusCode, back, body)
 	}
 }
@@ -139,7 +128,7 @@ func TestPromptNoneWithoutASessionIsLoginRequired(t *testing.T) {
 func TestAVisitorWithASessionIsNotAskedAgainUnlessPromptOrMaxAgeSaySo(t *testing.T) {
 	rg, a := newWikiRig(t)
 	b := webtest.NewBrowser(t, rg.issuer)
-	a.code(b) // logs in
+	a.Code(b, "alice@example.org") // logs in
 	asked := rg.asker.asked.Load()
 
 	for _, tc := range []struct {
@@ -157,18 +146,18 @@ func TestAVisitorWithASessionIsNotAskedAgainUnlessPromptOrMaxAgeSaySo(t *testing
 		rg.clock.add(tc.after)
 		before := rg.asker.asked.Load()
 		verifier := oauth2.GenerateVerifier()
-		back, resp, body := a.login(b, "alice@example.org", append(tc.params, oauth2.S256ChallengeOption(verifier))...)
+		back, resp, body := a.Login(b, "alice@example.org", append(tc.params, oauth2.S256ChallengeOption(verifier))...)
 		if back == nil || back.Query().Get("code") == "" {
 			t.Fatalf("%s: no code: %d %v\n%s", tc.name, resp.StatusCode, back, body)
 		}
 		if got := rg.asker.asked.Load() > before; got != tc.asks {
 			t.Errorf("%s: asked in XMPP: %v, want %v", tc.name, got, tc.asks)
 		}
-		tok, err := a.oauth.Exchange(context.Background(), back.Query().Get("code"), oauth2.VerifierOption(verifier))
+		tok, err := a.OAuth.Exchange(context.Background(), back.Query().Get("code"), oauth2.VerifierOption(verifier))
 		if err != nil {
 			t.Fatal(err)
 		}
-		idt, err := a.verifier.Verify(context.Background(), tok.Extra("id_token").(string))
+		idt, err := a.Verifier.Verify(context.Background(), tok.Extra("id_token").(string))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -185,7 +174,7 @@ func TestAVisitorWithASessionIsNotAskedAgainUnlessPromptOrMaxAgeSaySo(t *testing
 
 func TestAnAddressTheClientRefusesGetsAPageNotALoop(t *testing.T) {
 	rg, a := newWikiRig(t, openid.ClientConfig{ID: "wiki", Secret: appSecret, RedirectURIs: []string{appRedirect}, Deny: []string{"alice@example.org"}, Trusted: true})
-	back, resp, body := a.login(webtest.NewBrowser(t, rg.issuer), "alice@example.org", oauth2.S256ChallengeOption("v"))
+	back, resp, body := a.Login(webtest.NewBrowser(t, rg.issuer), "alice@example.org", oauth2.S256ChallengeOption("v"))
 	if back != nil || resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "alice@example.org") {
 		t.Fatalf("a refused address: %d %v\n%s", resp.StatusCode, back, body)
 	}
@@ -194,21 +183,21 @@ func TestAnAddressTheClientRefusesGetsAPageNotALoop(t *testing.T) {
 func TestALoginLinkOpenedInAnotherBrowserDoesNothing(t *testing.T) {
 	rg, a := newWikiRig(t)
 	attacker := webtest.NewBrowser(t, rg.issuer)
-	resp, _ := attacker.Do("GET", relative(t, a.oauth.AuthCodeURL("s", oauth2.S256ChallengeOption("v"))), nil)
+	resp, _ := attacker.Do("GET", webtest.Relative(t, a.OAuth.AuthCodeURL("s", oauth2.S256ChallengeOption("v"))), nil)
 	link := resp.Header.Get("Location")
 	if !strings.Contains(link, "/login?id=") {
 		t.Fatalf("authorize: %d %q", resp.StatusCode, link)
 	}
 	victim := webtest.NewBrowser(t, rg.issuer)
-	a.code(victim) // the victim has a session
+	a.Code(victim, "alice@example.org") // the victim has a session
 	for _, path := range []string{link, "/authorize/callback?" + strings.SplitN(link, "?", 2)[1]} {
-		resp, body := victim.Do("GET", relative(t, rg.issuer+path), nil)
+		resp, body := victim.Do("GET", webtest.Relative(t, rg.issuer+path), nil)
 		if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" {
 			t.Errorf("the attacker's %s in the victim's browser: %d %q\n%s", path, resp.StatusCode, resp.Header.Get("Location"), body)
 		}
 	}
 	// And the attacker's own browser gets no code for the victim.
-	resp, body := attacker.Do("GET", relative(t, rg.issuer+"/authorize/callback?"+strings.SplitN(link, "?", 2)[1]), nil)
+	resp, body := attacker.Do("GET", webtest.Relative(t, rg.issuer+"/authorize/callback?"+strings.SplitN(link, "?", 2)[1]), nil)
 	if loc := resp.Header.Get("Location"); strings.Contains(loc, "code=") {
 		t.Errorf("the attacker got a code: %s\n%s", loc, body)
 	}
@@ -218,8 +207,8 @@ func TestLogoutEndsTheSessionAndReturnsToTheApp(t *testing.T) {
 	rg, a := newWikiRig(t)
 	ctx := context.Background()
 	b := webtest.NewBrowser(t, rg.issuer)
-	code, verifier := a.code(b)
-	tok, err := a.oauth.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+	code, verifier := a.Code(b, "alice@example.org")
+	tok, err := a.OAuth.Exchange(ctx, code, oauth2.VerifierOption(verifier))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +217,7 @@ func TestLogoutEndsTheSessionAndReturnsToTheApp(t *testing.T) {
 	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusFound || loc != "https://app.example/bye?state=st" {
 		t.Fatalf("end_session: %d %q\n%s", resp.StatusCode, loc, body)
 	}
-	back, resp, body := a.login(b, "", oauth2.SetAuthURLParam("prompt", "none"), oauth2.S256ChallengeOption("v"))
+	back, resp, body := a.Login(b, "", oauth2.SetAuthURLParam("prompt", "none"), oauth2.S256ChallengeOption("v"))
 	if back == nil || back.Query().Get("error") != "login_required" {
 		t.Fatalf("after the logout, prompt=none: %d %v\n%s", resp.StatusCode, back, body)
 	}
@@ -243,8 +232,8 @@ func TestAKeyRotationBreaksNoTokenARelyingPartyHolds(t *testing.T) {
 	ctx := context.Background()
 	b := webtest.NewBrowser(t, rg.issuer)
 	idToken := func() (string, string) {
-		code, verifier := a.code(b)
-		tok, err := a.oauth.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+		code, verifier := a.Code(b, "alice@example.org")
+		tok, err := a.OAuth.Exchange(ctx, code, oauth2.VerifierOption(verifier))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -259,7 +248,7 @@ func TestAKeyRotationBreaksNoTokenARelyingPartyHolds(t *testing.T) {
 	if newKid == oldKid {
 		t.Fatal("no new signing key after a rotation period")
 	}
-	verify := a.provider.Verifier(&oidc.Config{ClientID: "wiki", SkipExpiryCheck: true})
+	verify := a.Provider.Verifier(&oidc.Config{ClientID: "wiki", SkipExpiryCheck: true})
 	for _, raw := range []string{old, fresh} {
 		if _, err := verify.Verify(ctx, raw); err != nil {
 			t.Errorf("a token of kid %s no longer verifies: %v", kidOf(t, raw), err)

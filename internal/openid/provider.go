@@ -172,7 +172,8 @@ func (p *Provider) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 	d.ResponseTypesSupported = []string{string(oidc.ResponseTypeCode)}
 	d.GrantTypesSupported = []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken}
 	d.IntrospectionEndpoint, d.DeviceAuthorizationEndpoint = "", ""
-	d.IntrospectionEndpointAuthMethodsSupported = nil
+	d.IntrospectionEndpointAuthMethodsSupported, d.IntrospectionEndpointAuthSigningAlgValuesSupported = nil, nil
+	d.RevocationEndpointAuthSigningAlgValuesSupported = nil // for private_key_jwt, which is not offered
 	d.RequestParameterSupported, d.RequestURIParameterSupported = false, false
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Access-Control-Allow-Origin", "*")
