@@ -132,17 +132,17 @@ func TestEveryOpenIDOptionHasACaddyfileSpelling(t *testing.T) {
 func TestABrokenOpenIDCaddyfileSaysWhatIsWrong(t *testing.T) {
 	for src, want := range map[string]string{
 		"xmpp_auth_oidc {\n client wiki {\n redirect_uri https://a.example/cb\n }\n}":       "issuer is required",
-		"xmpp_auth_oidc {\n issuer https://a.example\n colour blue\n}":                       `unknown option "colour"`,
-		"xmpp_auth_oidc {\n issuer https://a.example\n client {\n }\n}":                      "client needs its id",
-		"xmpp_auth_oidc {\n issuer https://a.example\n client wiki {\n secrets x\n }\n}":     `client wiki: unknown option "secrets"`,
-		"xmpp_auth_oidc {\n issuer https://a.example\n email_verified yes\n}":                "takes no value",
-		"xmpp_auth_oidc {\n issuer https://a.example\n email_domains\n}":                     "needs at least one value",
-		"xmpp_auth_oidc {\n issuer https://a.example\n login {\n colour blue\n }\n}":         `unknown option "colour"`,
-		"xmpp_auth_oidc {\n issuer https://a.example\n id_token_lifetime soon\n}":            "id_token_lifetime",
-		"xmpp_auth_oidc {\n issuer https://a.example\n client wiki {\n trusted yes\n }\n}":   "takes no value",
-		"xmpp_auth_oidc {\n issuer https://a.example https://b.example\n}":                   "takes one value",
-		"xmpp_auth_oidc https://a.example {\n}":                                              "wrong argument count",
-		"xmpp_auth_oidc {\n issuer https://a.example\n client wiki extra {\n }\n}":           "wrong argument count",
+		"xmpp_auth_oidc {\n issuer https://a.example\n colour blue\n}":                      `unknown option "colour"`,
+		"xmpp_auth_oidc {\n issuer https://a.example\n client {\n }\n}":                     "client needs its id",
+		"xmpp_auth_oidc {\n issuer https://a.example\n client wiki {\n secrets x\n }\n}":    `client wiki: unknown option "secrets"`,
+		"xmpp_auth_oidc {\n issuer https://a.example\n email_verified yes\n}":               "takes no value",
+		"xmpp_auth_oidc {\n issuer https://a.example\n email_domains\n}":                    "needs at least one value",
+		"xmpp_auth_oidc {\n issuer https://a.example\n login {\n colour blue\n }\n}":        `unknown option "colour"`,
+		"xmpp_auth_oidc {\n issuer https://a.example\n id_token_lifetime soon\n}":           "id_token_lifetime",
+		"xmpp_auth_oidc {\n issuer https://a.example\n client wiki {\n trusted yes\n }\n}":  "takes no value",
+		"xmpp_auth_oidc {\n issuer https://a.example https://b.example\n}":                  "takes one value",
+		"xmpp_auth_oidc https://a.example {\n}":                                             "wrong argument count",
+		"xmpp_auth_oidc {\n issuer https://a.example\n client wiki extra {\n }\n}":          "wrong argument count",
 		"xmpp_auth_oidc {\n issuer https://a.example\n client wiki {\n redirect_uri\n }\n}": "needs at least one value",
 	} {
 		var h OIDCHandler
