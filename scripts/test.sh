@@ -7,9 +7,11 @@
 #
 #   bash scripts/test.sh
 #
-# It installs Prosody, ejabberd and Chromium (Debian packages prosody,
-# ejabberd and chromium: the XMPP servers of the end-to-end tests, the
-# browser of the browser tests) when they are missing. Nothing is skipped: the end-to-end tests
+# It installs Prosody, ejabberd, Chromium and Node.js (Debian packages
+# prosody, ejabberd, chromium, nodejs and npm: the XMPP servers of the
+# end-to-end tests, the browser of the browser tests, and the runtime of
+# openid-client, a relying party of the OpenID provider's tests, which npm
+# installs from its lock file) when they are missing. Nothing is skipped: the end-to-end tests
 # skip only under go test -short, which this script never passes.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -24,9 +26,12 @@ step() {
 	echo "==> $*"
 }
 
-step "Debian packages: prosody, ejabberd, chromium"
-bash scripts/install-packages.sh prosody ejabberd chromium
-echo "found $(command -v prosody), $(command -v ejabberdctl || echo /usr/sbin/ejabberdctl) and $(command -v chromium || command -v chromium-browser)"
+step "Debian packages: prosody, ejabberd, chromium, nodejs, npm"
+bash scripts/install-packages.sh prosody ejabberd chromium nodejs npm
+echo "found $(command -v prosody), $(command -v ejabberdctl || echo /usr/sbin/ejabberdctl), $(command -v chromium || command -v chromium-browser) and node $(node --version)"
+
+step "npm ci: openid-client, the Node.js relying party of the OpenID provider's tests"
+npm ci --no-audit --no-fund --prefix internal/openid/testdata/openid-client
 
 step "gofmt"
 # Every Go file git knows of or would add (tracked, or new and not ignored).

@@ -46,46 +46,57 @@ const State = "state-123"
 var csrfOnConsent = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
 // Login is what a visitor does in b from the application's login button
-// to the code: the authorize request, the gate's login as jid if the
-// provider shows it ("" to stop there), the consent page if Consent says
-// what to answer, the callback. It returns the redirect to the
-// application, or nil and the last answer when there is none.
+// to the code (see FollowLogin), with params added to the authorize
+// request.
 func (a *RelyingParty) Login(b *Browser, jid string, params ...oauth2.AuthCodeOption) (*url.URL, *http.Response, string) {
 	a.T.Helper()
-	resp, body := b.Do("GET", Relative(a.T, a.OAuth.AuthCodeURL(State, params...)), nil)
+	return FollowLogin(b, a.OAuth.AuthCodeURL(State, params...), jid, a.OAuth.RedirectURL, a.Consent)
+}
+
+// FollowLogin is what a visitor does in b from an authorize URL to the
+// code: the authorize request, the gate's login as jid if the provider
+// shows it ("" to stop there), the consent page if consent says what to
+// answer ("allow" or "deny"), the callback. It returns the redirect to the
+// application (a URL under redirect), or nil and the last answer when
+// there is none.
+func FollowLogin(b *Browser, authorize, jid, redirect, consent string) (*url.URL, *http.Response, string) {
+	t := b.T
+	t.Helper()
+	resp, body := b.Do("GET", Relative(t, authorize), nil)
 	for range 8 {
 		loc := resp.Header.Get("Location")
 		switch {
 		case resp.StatusCode == http.StatusOK && strings.Contains(body, `name="jid"`) && jid != "":
 			if resp, body = b.Submit(jid, resp.Request.URL.RequestURI()); resp.StatusCode != http.StatusOK {
-				a.T.Fatalf("the login form: %d\n%s", resp.StatusCode, body)
+				t.Fatalf("the login form: %d\n%s", resp.StatusCode, body)
 			}
 			resp, body = b.Outcome()
 			to := ApprovedTo(resp, body, "xmpp_auth")
 			if to == "" {
-				a.T.Fatalf("the login was not approved: %d %s", resp.StatusCode, body)
+				t.Fatalf("the login was not approved: %d %s", resp.StatusCode, body)
 			}
 			resp, body = b.Do("GET", to, nil)
 			jid = ""
-		case resp.StatusCode == http.StatusOK && strings.Contains(body, `name="consent"`) && a.Consent != "":
+		case resp.StatusCode == http.StatusOK && strings.Contains(body, `name="consent"`) && consent != "":
 			m := csrfOnConsent.FindStringSubmatch(body)
 			if m == nil {
-				a.T.Fatalf("the consent page has no token:\n%s", body)
+				t.Fatalf("the consent page has no token:\n%s", body)
 			}
-			resp, body = b.Do("POST", resp.Request.URL.RequestURI(), url.Values{"csrf": {m[1]}, "consent": {a.Consent}})
-		case loc != "" && strings.HasPrefix(loc, a.OAuth.RedirectURL):
+			resp, body = b.Do("POST", resp.Request.URL.RequestURI(), url.Values{"csrf": {m[1]}, "consent": {consent}})
+			consent = ""
+		case loc != "" && strings.HasPrefix(loc, redirect):
 			u, err := url.Parse(loc)
 			if err != nil {
-				a.T.Fatal(err)
+				t.Fatal(err)
 			}
 			return u, resp, body
 		case loc != "":
-			resp, body = b.Do("GET", Relative(a.T, loc), nil)
+			resp, body = b.Do("GET", Relative(t, loc), nil)
 		default:
 			return nil, resp, body
 		}
 	}
-	a.T.Fatal("the login took too many steps")
+	t.Fatal("the login took too many steps")
 	return nil, nil, ""
 }
 
