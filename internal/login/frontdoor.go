@@ -83,10 +83,9 @@ func (g *Gate) Owns(r *http.Request) bool {
 // jid) whether client may learn what claims say (keys of the page texts:
 // claim_openid, claim_profile, claim_email, claim_offline_access). Its form
 // posts consent=allow or consent=deny, with a token ConsentPosted checks,
-// back to r's URL, whose answer may redirect to formTo, an origin.
-func (g *Gate) AskConsent(w http.ResponseWriter, r *http.Request, jid, client string, claims []string, formTo string) error {
-	return g.renderPage(w, r, http.StatusOK, page{Kind: "consent", JID: jid, Client: client, Claims: claims,
-		Return: g.returnPath(r), FormTo: formTo})
+// back to r's URL.
+func (g *Gate) AskConsent(w http.ResponseWriter, r *http.Request, jid, client string, claims []string) error {
+	return g.renderPage(w, r, http.StatusOK, page{Kind: "consent", JID: jid, Client: client, Claims: claims, Return: g.returnPath(r)})
 }
 
 // ConsentPosted reads the consent page's answer from a POST: whether it

@@ -10,7 +10,6 @@ import (
 	"io"
 	"maps"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -54,20 +53,6 @@ type page struct {
 	Nonce   string
 	Client  string   // on the consent page: the application that asks
 	Claims  []string // on the consent page: keys of T, what the application would learn
-	// FormTo is one more origin the page's form may lead to, in the
-	// Content-Security-Policy: the consent page's answer redirects to the
-	// application, and browsers hold a form's redirects to form-action.
-	FormTo string
-}
-
-// formTo is FormTo as a source of the form-action directive: an origin,
-// or nothing when it is not one (a space or a quote would end the source).
-func (p *page) formTo() string {
-	u, err := url.Parse(p.FormTo)
-	if err != nil || p.FormTo == "" || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || strings.ContainsAny(u.Host, " ;'\"") {
-		return ""
-	}
-	return " " + u.Scheme + "://" + u.Host
 }
 
 // renderPage writes a gate page. The pages need nothing from outside: the
@@ -109,7 +94,7 @@ func (g *Gate) renderPage(w http.ResponseWriter, r *http.Request, status int, p 
 	hdr.Set("X-Content-Type-Options", "nosniff")
 	hdr.Set("Referrer-Policy", "same-origin")
 	hdr.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; script-src 'nonce-"+p.Nonce+
-		"'; connect-src 'self'; form-action 'self'"+p.formTo()+"; frame-ancestors 'none'; base-uri 'none'")
+		"'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	w.WriteHeader(status)
 	if r.Method == http.MethodHead {
 		return nil

@@ -44,7 +44,7 @@ func (p *Provider) consent(w http.ResponseWriter, r *http.Request, a *authReques
 		for i, s := range scopes {
 			claims[i] = consentClaims[s]
 		}
-		return true, p.gate.AskConsent(w, r, jid, cl.Name, claims, a.GetRedirectURI())
+		return true, p.gate.AskConsent(w, r, jid, cl.Name, claims)
 	}
 	valid, allow := p.gate.ConsentPosted(r)
 	switch {

@@ -3,6 +3,7 @@ package openid
 import (
 	"context"
 	"crypto/subtle"
+	"html/template"
 	"net/http"
 	"net/url"
 	"strings"
@@ -96,7 +97,7 @@ func (p *Provider) serveLogin(w http.ResponseWriter, r *http.Request) error {
 			return nil
 		}
 		p.log.Info("OpenID login", zap.String("jid", s.JID), zap.String("client", cl.ID))
-		http.Redirect(w, r, p.cfg.Issuer+callbackPath+"?id="+url.QueryEscape(id), http.StatusSeeOther)
+		p.toCallback(w, r, id, cl.Name)
 		return nil
 	}
 	if a.prompts(oidc.PromptNone) {
@@ -118,3 +119,31 @@ func (p *Provider) markDone(id, jid, subject string, at time.Time) bool {
 	a.done, a.jid, a.subject, a.authTime = true, jid, subject, at
 	return true
 }
+
+// toCallback sends the visitor on to op's callback, which redirects them
+// to the application with the code. From one of this site's own pages
+// (the waiting page's button, the consent form), a redirect would end on
+// another origin as the answer to a form, which browsers refuse by the
+// page's form-action; so the visitor gets a page that moves on by itself
+// (a new navigation, not the form's). From anywhere else, a redirect.
+func (p *Provider) toCallback(w http.ResponseWriter, r *http.Request, id, client string) {
+	to := p.cfg.Issuer + callbackPath + "?id=" + url.QueryEscape(id)
+	if r.Header.Get("Sec-Fetch-Site") != "same-origin" {
+		http.Redirect(w, r, to, http.StatusSeeOther)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Referrer-Policy", "same-origin")
+	_ = onwardPage.Execute(w, struct{ To, Client string }{to, client})
+}
+
+// onwardPage moves the visitor on to To, with a link for a browser that
+// does not follow the refresh.
+var onwardPage = template.Must(template.New("onward").Parse(`<!doctype html>
+<html><head><meta charset="utf-8"><meta http-equiv="refresh" content="0;url={{.To}}"><meta name="robots" content="noindex">
+<title>{{.Client}}</title></head>
+<body><p><a href="{{.To}}">{{.Client}} →</a></p></body></html>
+`))
