@@ -65,7 +65,8 @@ type options struct {
 	LoginTimeout string
 	Lifetime     string
 	Deny         []string
-	StoredKey    bool // no session_key: the gate makes one and keeps it in storage
+	StoredKey    bool           // no session_key: the gate makes one and keeps it in storage
+	Limits       map[string]any // the app's limits, when set
 }
 
 // xmppServer is the XMPP server that the end-to-end tests of this package
@@ -121,12 +122,16 @@ func (s *site) config(o options) []byte {
 	if o.Deny != nil {
 		gate["deny"] = o.Deny
 	}
+	app := map[string]any{"server": s.p.ComponentAddr, "domain": s.p.ComponentDomain, "secret": s.p.ComponentSecret}
+	if o.Limits != nil {
+		app["limits"] = o.Limits
+	}
 	cfg := map[string]any{
 		"admin":   map[string]any{"disabled": true},
 		"storage": map[string]any{"module": "file_system", "root": s.storage},
 		"logging": map[string]any{"logs": map[string]any{"default": map[string]any{"level": "WARN"}}},
 		"apps": map[string]any{
-			"xmpp_auth": map[string]any{"server": s.p.ComponentAddr, "domain": s.p.ComponentDomain, "secret": s.p.ComponentSecret},
+			"xmpp_auth": app,
 			"http": map[string]any{"servers": map[string]any{"gate": map[string]any{
 				"listen":          []string{s.addr},
 				"automatic_https": map[string]any{"disable": true},

@@ -23,7 +23,13 @@ const (
 // wiki, whose settings edit may change. It returns the issuer.
 func (s *site) loadOIDC(edit func(handler, client map[string]any)) string {
 	s.t.Helper()
-	if err := s.tryOIDC(edit); err != nil {
+	return s.loadOIDCWith(options{}, edit)
+}
+
+// loadOIDCWith is loadOIDC with the site's options o.
+func (s *site) loadOIDCWith(o options, edit func(handler, client map[string]any)) string {
+	s.t.Helper()
+	if err := s.tryOIDCWith(o, edit); err != nil {
 		s.t.Fatalf("load config: %v", err)
 	}
 	return "http://" + s.addr
@@ -32,10 +38,15 @@ func (s *site) loadOIDC(edit func(handler, client map[string]any)) string {
 // tryOIDC is loadOIDC, returning the config's error.
 func (s *site) tryOIDC(edit func(handler, client map[string]any)) error {
 	s.t.Helper()
+	return s.tryOIDCWith(options{}, edit)
+}
+
+func (s *site) tryOIDCWith(o options, edit func(handler, client map[string]any)) error {
+	s.t.Helper()
 	s.t.Setenv("XEPAUTH_TEST_OIDC_SECRET", oidcSecret)
 	client := map[string]any{"id": "wiki", "name": "The Wiki", "secret": "{env.XEPAUTH_TEST_OIDC_SECRET}",
 		"redirect_uris": []string{oidcRedirect}, "post_logout_redirect_uris": []string{"https://app.example/bye"}, "refresh_tokens": true}
-	return s.loadWith(options{}, func(gate map[string]any) {
+	return s.loadWith(o, func(gate map[string]any) {
 		login := map[string]any{}
 		for k, v := range gate {
 			if k != "handler" {

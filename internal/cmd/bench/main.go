@@ -36,7 +36,8 @@ func main() {
 	count := flag.Int("count", 5, "runs of each Go benchmark; the median is kept")
 	pending := flag.Int("pending", 10000, "pending logins for the pending-login memory figure")
 	samples := flag.Int("samples", 200, "logins measured for the answer-to-page figure")
-	only := flag.Int("only", 0, "measure this figure alone (1 to 5), to rerun or profile it")
+	codeFlows := flag.Int("codeflows", 100, "logins of each kind for the code-flow figure")
+	only := flag.Int("only", 0, "measure this figure alone (1 to 6), to rerun or profile it")
 	flag.Parse()
 
 	figures := []func() []row{
@@ -45,6 +46,7 @@ func main() {
 		concurrentLogins,
 		func() []row { return []row{pendingMemory(*pending)} },
 		func() []row { return []row{outcomeLatency(*samples)} },
+		func() []row { return []row{codeFlow(*codeFlows)} },
 	}
 	if *only < 0 || *only > len(figures) {
 		fmt.Fprintf(os.Stderr, "-only %d: there are figures 1 to %d\n", *only, len(figures))
@@ -204,4 +206,26 @@ func outcomeLatency(n int) row {
 	p99, _ := strconv.Atoi(m[3])
 	return row{fig, fmt.Sprintf("p99 %.1f ms (p50 %.1f ms, n=%s)", float64(p99)/1000, float64(p50)/1000, m[1]), "50 ms (the bar)",
 		fmt.Sprintf("%.2f", float64(p99)/50000), bar, passFail(p99 <= 50000)}
+}
+
+// codeFlow is the code-flow figure, for information: TestCodeFlowOverhead,
+// n logins through the OpenID provider (from "log in" to the application
+// holding a verified ID token) beside n logins at the gate (from the form
+// to the page behind it), in the same run; the difference of the medians
+// is what the provider adds to a login beyond the XMPP approval.
+func codeFlow(n int) row {
+	const fig, bar = "6. OpenID code flow (log in → ID token verified)", "information"
+	out, err := goTest([]string{"XEPAUTH_CODEFLOW_SAMPLES=" + strconv.Itoa(n)},
+		"-tags", "bench", "-count=1", "-run", "^TestCodeFlowOverhead$", "-v", "./caddymodule")
+	m := regexp.MustCompile(`code flow: samples (\d+) gate_p50_us (\d+) gate_p99_us (\d+) flow_p50_us (\d+) flow_p99_us (\d+)`).FindStringSubmatch(out)
+	if err != nil || m == nil {
+		if err == nil {
+			err = fmt.Errorf("no result in the output")
+		}
+		return failed(fig, bar, err)
+	}
+	ms := func(s string) float64 { v, _ := strconv.Atoi(s); return float64(v) / 1000 }
+	return row{fig, fmt.Sprintf("p50 %.1f ms, p99 %.1f ms (n=%s)", ms(m[4]), ms(m[5]), m[1]),
+		fmt.Sprintf("gate login p50 %.1f ms, p99 %.1f ms", ms(m[2]), ms(m[3])),
+		fmt.Sprintf("+%.1f ms p50 (%.2f×)", ms(m[4])-ms(m[2]), ms(m[4])/ms(m[2])), bar, "-"}
 }
