@@ -98,3 +98,11 @@ func (g *Gate) ConsentPosted(r *http.Request) (valid, allow bool) {
 	}
 	return true, r.PostForm.Get("consent") == "allow"
 }
+
+// ShowInvalid answers 400 with the page for a login request that cannot go
+// on (an unknown application, a redirect URI it did not register, a link
+// from another browser), detail saying why, as it is, for whoever runs the
+// application.
+func (g *Gate) ShowInvalid(w http.ResponseWriter, r *http.Request, detail string) error {
+	return g.renderPage(w, r, http.StatusBadRequest, page{Kind: "invalid", Error: detail, Return: "/"})
+}

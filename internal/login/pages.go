@@ -209,6 +209,7 @@ func samplePages() []page {
 	add("consent", func(p *page) {
 		p.Client, p.Claims = "Grafana", []string{"claim_openid", "claim_profile", "claim_email", "claim_offline_access"}
 	})
+	add("invalid", func(p *page) { p.Error = "The requested redirect_uri is missing in the client configuration." })
 	add("logout", nil)
 	add("loggedout", nil)
 	add("expired", nil)

@@ -49,8 +49,7 @@ func (p *Provider) consent(w http.ResponseWriter, r *http.Request, a *authReques
 	valid, allow := p.gate.ConsentPosted(r)
 	switch {
 	case !valid:
-		p.badRequest(w, "This answer did not come from the consent page of this site: go back to the application and log in again.")
-		return true, nil
+		return true, p.gate.ShowInvalid(w, r, "This answer did not come from the consent page of this site.")
 	case !allow:
 		p.log.Info("consent refused", zap.String("jid", jid), zap.String("client", cl.ID))
 		p.fail(w, r, a, oidc.ErrAccessDenied().WithDescription("the visitor did not consent"))

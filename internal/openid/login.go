@@ -73,8 +73,7 @@ func (p *Provider) serveLogin(w http.ResponseWriter, r *http.Request) error {
 	id := r.URL.Query().Get("id")
 	a, err := (opStorage{p}).request(id)
 	if err != nil || !p.sameBrowser(r, a) {
-		p.badRequest(w, "This login is unknown, has expired, or was started in another browser: go back to the application and log in again.")
-		return nil
+		return p.gate.ShowInvalid(w, r, errUnknownLogin)
 	}
 	cl := p.clients[a.GetClientID()]
 	if s, ok := p.gate.Visitor(w, r); ok && a.freshEnough(s, p.now()) {
@@ -93,8 +92,7 @@ func (p *Provider) serveLogin(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 		if !p.markDone(id, s.JID, subject, s.Authenticated) {
-			p.badRequest(w, "This login has expired: go back to the application and log in again.")
-			return nil
+			return p.gate.ShowInvalid(w, r, errUnknownLogin)
 		}
 		p.log.Info("OpenID login", zap.String("jid", s.JID), zap.String("client", cl.ID))
 		p.toCallback(w, r, id, cl.Name)

@@ -35,7 +35,7 @@ func TestARedirectURIThatDiffersIsAPageNotARedirect(t *testing.T) {
 	for _, uri := range []string{appRedirect + "/", appRedirect + "?x=1", "https://APP.example/callback", "https://evil.example/callback"} {
 		a.OAuth.RedirectURL = uri
 		resp, body := webtest.NewBrowser(t, rg.issuer).Do("GET", webtest.Relative(t, a.OAuth.AuthCodeURL("s", oauth2.S256ChallengeOption("v"))), nil)
-		if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" {
+		if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" || !isInvalidPage(body, "redirect_uri") {
 			t.Errorf("redirect_uri %s: %d, Location %q\n%s", uri, resp.StatusCode, resp.Header.Get("Location"), body)
 		}
 	}
@@ -47,9 +47,9 @@ func TestARedirectURIThatDiffersIsAPageNotARedirect(t *testing.T) {
 func TestAnUnknownClientIsAPage(t *testing.T) {
 	rg, a := newWikiRig(t)
 	a.OAuth.ClientID = "nobody"
-	resp, _ := webtest.NewBrowser(t, rg.issuer).Do("GET", webtest.Relative(t, a.OAuth.AuthCodeURL("s")), nil)
-	if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" {
-		t.Errorf("an unknown client: %d, Location %q", resp.StatusCode, resp.Header.Get("Location"))
+	resp, body := webtest.NewBrowser(t, rg.issuer).Do("GET", webtest.Relative(t, a.OAuth.AuthCodeURL("s")), nil)
+	if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" || !isInvalidPage(body, "client") {
+		t.Errorf("an unknown client: %d, Location %q\n%s", resp.StatusCode, resp.Header.Get("Location"), body)
 	}
 }
 
@@ -192,7 +192,7 @@ func TestALoginLinkOpenedInAnotherBrowserDoesNothing(t *testing.T) {
 	a.Code(victim, "alice@example.org") // the victim has a session
 	for _, path := range []string{link, "/authorize/callback?" + strings.SplitN(link, "?", 2)[1]} {
 		resp, body := victim.Do("GET", webtest.Relative(t, rg.issuer+path), nil)
-		if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" {
+		if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" || !isInvalidPage(body, "another browser") {
 			t.Errorf("the attacker's %s in the victim's browser: %d %q\n%s", path, resp.StatusCode, resp.Header.Get("Location"), body)
 		}
 	}
@@ -254,4 +254,10 @@ func TestAKeyRotationBreaksNoTokenARelyingPartyHolds(t *testing.T) {
 			t.Errorf("a token of kid %s no longer verifies: %v", kidOf(t, raw), err)
 		}
 	}
+}
+
+// isInvalidPage reports whether body is the gate's page for a login that
+// cannot go on, whose detail mentions detail.
+func isInvalidPage(body, detail string) bool {
+	return strings.Contains(body, "<h1>This login cannot go on</h1>") && strings.Contains(body, detail)
 }

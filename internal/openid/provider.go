@@ -143,14 +143,16 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	case "/authorize":
 		r = p.bindBrowser(w, r)
+		orig := w
+		w = &pageWriter{ResponseWriter: w, show: func(detail string) { _ = p.gate.ShowInvalid(orig, r, detail) }}
 	case callbackPath:
 		if a, err := (opStorage{p}).request(r.URL.Query().Get("id")); err != nil || !p.sameBrowser(r, a) {
-			p.badRequest(w, "This login is unknown, has expired, or was started in another browser: go back to the application and log in again.")
-			return nil
+			return p.gate.ShowInvalid(w, r, errUnknownLogin)
 		}
 	case "/end_session":
 		orig := w
-		w = &endSessionWriter{ResponseWriter: w, end: func() { p.gate.EndSession(orig, r) }}
+		w = &pageWriter{ResponseWriter: &endSessionWriter{ResponseWriter: w, end: func() { p.gate.EndSession(orig, r) }},
+			show: func(detail string) { _ = p.gate.ShowInvalid(orig, r, detail) }}
 	case "/oauth/introspect", "/device_authorization", "/healthz", "/ready":
 		// op serves them whatever the storage offers; this provider
 		// offers none of them.
@@ -161,6 +163,9 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Cache-Control", "no-store")
 	}
 	http.StripPrefix(p.prefix, p.op).ServeHTTP(w, r)
+	if pw, ok := w.(*pageWriter); ok {
+		pw.flush()
+	}
 	return nil
 }
 
@@ -180,11 +185,52 @@ func (p *Provider) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(d)
 }
 
-// badRequest is an error page of the provider's own, for a request no
-// relying party can be told of.
-func (p *Provider) badRequest(w http.ResponseWriter, msg string) {
-	w.Header().Set("Cache-Control", "no-store")
-	http.Error(w, msg, http.StatusBadRequest)
+// errUnknownLogin is why a login link does nothing.
+const errUnknownLogin = "This login is unknown, has expired, or was started in another browser."
+
+// pageWriter shows op's plain-text errors for a visitor (an unknown
+// client, a redirect URI the client did not register) as a page of the
+// gate, in the visitor's language, with op's text as the detail.
+type pageWriter struct {
+	http.ResponseWriter
+	show   func(detail string)
+	status int
+	detail strings.Builder
+}
+
+func (p *pageWriter) WriteHeader(status int) {
+	if p.status != 0 {
+		return
+	}
+	p.status = status
+	if status == http.StatusBadRequest && strings.HasPrefix(p.Header().Get("Content-Type"), "text/plain") {
+		p.Header().Del("Content-Type")
+		p.Header().Del("Content-Length")
+		return // shown by flush
+	}
+	p.ResponseWriter.WriteHeader(status)
+}
+
+func (p *pageWriter) Write(b []byte) (int, error) {
+	if p.status == 0 {
+		p.WriteHeader(http.StatusOK)
+	}
+	if p.status == http.StatusBadRequest && p.show != nil && p.Header().Get("Content-Type") == "" {
+		if p.detail.Len() < 1024 {
+			p.detail.Write(b[:min(len(b), 1024-p.detail.Len())])
+		}
+		return len(b), nil
+	}
+	return p.ResponseWriter.Write(b)
+}
+
+// flush shows the page, if an error was held back.
+func (p *pageWriter) flush() {
+	if p.status == http.StatusBadRequest && p.show != nil && p.Header().Get("Content-Type") == "" {
+		show := p.show
+		p.show = nil
+		show(strings.TrimSpace(p.detail.String()))
+	}
 }
 
 // endSessionWriter ends the gate's session when op accepts a logout, which
