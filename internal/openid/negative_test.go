@@ -261,3 +261,32 @@ func TestAKeyRotationBreaksNoTokenARelyingPartyHolds(t *testing.T) {
 func isInvalidPage(body, detail string) bool {
 	return strings.Contains(body, "<h1>This login cannot go on</h1>") && strings.Contains(body, detail)
 }
+
+func TestAuthorizationRequestsCannotFillTheMemory(t *testing.T) {
+	rg, a := newWikiRig(t)
+	long := strings.Repeat("s", 5000)
+	back, resp, body := a.Login(webtest.NewBrowser(t, rg.issuer), "", oauth2.S256ChallengeOption("v"), oauth2.SetAuthURLParam("nonce", long))
+	if back == nil || back.Query().Get("error") != "invalid_request" {
+		t.Errorf("a 5000-byte nonce: %d %v\n%.300s", resp.StatusCode, back, body)
+	}
+	// Requests nobody logs in to pile up until the cap, then are refused;
+	// once they expire, requests are taken again.
+	b := webtest.NewBrowser(t, rg.issuer)
+	authorize := webtest.Relative(t, a.OAuth.AuthCodeURL("s", oauth2.S256ChallengeOption("v")))
+	refused := 0
+	for range 10010 {
+		resp, _ := b.Do("GET", authorize, nil)
+		if loc := resp.Header.Get("Location"); strings.Contains(loc, "error=temporarily_unavailable") {
+			refused++
+		} else if !strings.Contains(loc, "/login?id=") {
+			t.Fatalf("authorize: %d %q", resp.StatusCode, loc)
+		}
+	}
+	if refused != 10 {
+		t.Errorf("%d of 10010 requests refused, want the 10 past the cap", refused)
+	}
+	rg.clock.add(16 * time.Minute)
+	if resp, _ := b.Do("GET", authorize, nil); !strings.Contains(resp.Header.Get("Location"), "/login?id=") {
+		t.Errorf("after the requests expired: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}

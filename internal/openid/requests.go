@@ -19,6 +19,28 @@ const (
 	codeLifetime    = time.Minute
 )
 
+// Anyone can start an authorization request, with no login, and each one
+// is kept until it expires: these bound the memory that costs. A request
+// whose parameters are longer than maxRequestSize is refused; when
+// maxRequests are waiting, new ones are refused until some expire or end,
+// which costs logins but never memory.
+const (
+	maxRequests    = 10000
+	maxRequestSize = 4096 // bytes of parameters kept
+)
+
+// size is about how many bytes of the request's parameters are kept.
+func size(r *oidc.AuthRequest) int {
+	n := len(r.ClientID) + len(r.RedirectURI) + len(r.State) + len(r.Nonce) + len(r.ResponseType) + len(r.ResponseMode) +
+		len(r.Display) + len(r.IDTokenHint) + len(r.LoginHint) + len(r.CodeChallenge) + len(r.CodeChallengeMethod) + len(r.RequestParam)
+	for _, v := range [][]string{r.Scopes, r.Prompt, r.ACRValues} {
+		for _, s := range v {
+			n += len(s)
+		}
+	}
+	return n + 16*len(r.UILocales)
+}
+
 // authRequest is one authorization request, from the authorize endpoint
 // to the code's redemption.
 type authRequest struct {

@@ -8,6 +8,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
+	"go.uber.org/zap"
 )
 
 // opStorage is the provider as op's Storage sees it: the requests, codes
@@ -34,11 +35,18 @@ func (s opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest,
 	if !ok || b.binding == "" {
 		return nil, oidc.ErrServerError().WithDescription("no browser binding")
 	}
+	if size(req) > maxRequestSize {
+		return nil, oidc.ErrInvalidRequest().WithDescription("the request's parameters are too long")
+	}
 	a := &authRequest{id: newID(), req: *req, browser: b.binding, prior: b.prior, created: s.p.now()}
 	st := s.p.store
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.sweep(a.created)
+	if len(st.requests) >= maxRequests {
+		s.p.log.Warn("refused an authorization request: too many are waiting for a login", zap.Int("waiting", len(st.requests)))
+		return nil, &oidc.Error{ErrorType: "temporarily_unavailable", Description: "too many logins are in progress; try again in a few minutes"}
+	}
 	st.requests[a.id] = a
 	return a, nil
 }
