@@ -824,14 +824,15 @@ func mustHave(t *testing.T, s string, want bool, parts ...string) {
 	}
 }
 
-// The README tells ejabberd users to configure the listener the tests use.
-func TestTheREADMEShowsTheEjabberdListenerTheTestsUse(t *testing.T) {
-	readme, err := os.ReadFile("../../README.md")
+// The set-up guide tells ejabberd users to configure the listener the
+// tests use.
+func TestTheSetUpGuideShowsTheEjabberdListenerTheTestsUse(t *testing.T) {
+	readme, err := os.ReadFile("../../docs/xmpp-server.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := EjabberdService(5347, "auth.example.org", "the same secret as XMPP_COMPONENT_SECRET")
 	if !strings.Contains(string(readme), "listen:\n"+want+"```") {
-		t.Errorf("README.md's ejabberd section does not show this listener:\nlisten:\n%s", want)
+		t.Errorf("docs/xmpp-server.md's ejabberd section does not show this listener:\nlisten:\n%s", want)
 	}
 }
