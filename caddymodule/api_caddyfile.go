@@ -3,7 +3,6 @@ package caddymodule
 import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
-	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/xepauth/caddy-xepauth/internal/login"
@@ -18,48 +17,35 @@ import (
 //		language        <lang>
 //		messages        <file>
 //	}
-func parseAPIDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
-	handler := new(APIHandler)
-	err := handler.UnmarshalCaddyfile(h.Dispenser)
-	return handler, err
-}
+var parseAPIDirective = parseHandler[APIHandler]
 
 // UnmarshalCaddyfile reads the directive and its optional block.
 func (h *APIHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next() // the directive's name
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	for d.NextBlock(0) {
-		var err error
-		switch d.Val() {
+	return eachOption(d, func(name string) error {
+		switch name {
 		case "bearer_token":
-			err = oneArg(d, &h.BearerToken)
+			return oneArg(d, &h.BearerToken)
 		case "allow_from":
-			args := d.RemainingArgs()
-			if len(args) == 0 {
-				return d.ArgErr()
+			var nets []string
+			if err := someArgs(d, &nets); err != nil {
+				return err
 			}
-			for _, a := range args {
+			for _, a := range nets {
 				if _, err := login.ParseNetwork(a); err != nil {
 					return d.Errf("xmpp_auth_api: allow_from: %v", err)
 				}
 			}
-			h.AllowFrom = append(h.AllowFrom, args...)
+			h.AllowFrom = append(h.AllowFrom, nets...)
+			return nil
 		case "default_timeout":
-			err = durationArg(d, &h.DefaultTimeout)
+			return durationArg(d, &h.DefaultTimeout)
 		case "language":
-			err = oneArg(d, &h.Language)
+			return oneArg(d, &h.Language)
 		case "messages":
-			err = oneArg(d, &h.Messages)
-		default:
-			return d.Errf("xmpp_auth_api: unknown option %q (want bearer_token, allow_from, default_timeout, language or messages)", d.Val())
+			return oneArg(d, &h.Messages)
 		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+		return d.Errf("xmpp_auth_api: unknown option %q (want bearer_token, allow_from, default_timeout, language or messages)", name)
+	})
 }
 
 // Interface guards

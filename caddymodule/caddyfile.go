@@ -141,75 +141,74 @@ func intArgs(d *caddyfile.Dispenser, dst ...*int) error {
 //		templates        <folder>
 //		pass_preflight
 //	}
-func parseDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
-	handler := new(Handler)
+var parseDirective = parseHandler[Handler]
+
+// UnmarshalCaddyfile reads the directive and its optional block.
+func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	return eachOption(d, func(name string) error {
+		switch name {
+		case "allow":
+			return someArgs(d, &h.Allow)
+		case "deny":
+			return someArgs(d, &h.Deny)
+		case "session_lifetime":
+			return durationArg(d, &h.SessionLifetime)
+		case "login_timeout":
+			return durationArg(d, &h.LoginTimeout)
+		case "user_header":
+			return oneArg(d, &h.UserHeader)
+		case "cookie_name":
+			return oneArg(d, &h.CookieName)
+		case "path_prefix":
+			return oneArg(d, &h.PathPrefix)
+		case "session_key", "session_keys":
+			return someArgs(d, &h.SessionKeys)
+		case "idle_timeout":
+			return durationArg(d, &h.IdleTimeout)
+		case "cookie_domain":
+			return oneArg(d, &h.CookieDomain)
+		case "cookie_path":
+			return oneArg(d, &h.CookiePath)
+		case "cookie_same_site":
+			return oneArg(d, &h.CookieSameSite)
+		case "site_name":
+			return oneArg(d, &h.SiteName)
+		case "language":
+			return oneArg(d, &h.Language)
+		case "messages":
+			return oneArg(d, &h.Messages)
+		case "templates":
+			return oneArg(d, &h.Templates)
+		case "pass_preflight":
+			return flagArg(d, &h.PassPreflight)
+		}
+		return d.Errf("xmpp_auth: unknown option %q (want allow, deny, session_lifetime, login_timeout, user_header, "+
+			"cookie_name, cookie_domain, cookie_path, cookie_same_site, path_prefix, session_key, idle_timeout, site_name, language, messages, templates or pass_preflight)", name)
+	})
+}
+
+// parseHandler is the Caddyfile parser of a handler directive: a new H
+// reads the directive itself.
+func parseHandler[H any, PH interface {
+	*H
+	caddyhttp.MiddlewareHandler
+	caddyfile.Unmarshaler
+}](h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	handler := PH(new(H))
 	err := handler.UnmarshalCaddyfile(h.Dispenser)
 	return handler, err
 }
 
-// UnmarshalCaddyfile reads the directive and its optional block.
-func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+// eachOption reads a directive without arguments and hands each option of
+// its block to option, by name, with the dispenser on it; option says why
+// an option is wrong, or unknown.
+func eachOption(d *caddyfile.Dispenser, option func(name string) error) error {
 	d.Next() // the directive's name
 	if d.NextArg() {
 		return d.ArgErr()
 	}
 	for d.NextBlock(0) {
-		var err error
-		switch d.Val() {
-		case "allow":
-			args := d.RemainingArgs()
-			if len(args) == 0 {
-				return d.ArgErr()
-			}
-			h.Allow = append(h.Allow, args...)
-		case "deny":
-			args := d.RemainingArgs()
-			if len(args) == 0 {
-				return d.ArgErr()
-			}
-			h.Deny = append(h.Deny, args...)
-		case "session_lifetime":
-			err = durationArg(d, &h.SessionLifetime)
-		case "login_timeout":
-			err = durationArg(d, &h.LoginTimeout)
-		case "user_header":
-			err = oneArg(d, &h.UserHeader)
-		case "cookie_name":
-			err = oneArg(d, &h.CookieName)
-		case "path_prefix":
-			err = oneArg(d, &h.PathPrefix)
-		case "session_key", "session_keys":
-			args := d.RemainingArgs()
-			if len(args) == 0 {
-				return d.ArgErr()
-			}
-			h.SessionKeys = append(h.SessionKeys, args...)
-		case "idle_timeout":
-			err = durationArg(d, &h.IdleTimeout)
-		case "cookie_domain":
-			err = oneArg(d, &h.CookieDomain)
-		case "cookie_path":
-			err = oneArg(d, &h.CookiePath)
-		case "cookie_same_site":
-			err = oneArg(d, &h.CookieSameSite)
-		case "site_name":
-			err = oneArg(d, &h.SiteName)
-		case "language":
-			err = oneArg(d, &h.Language)
-		case "messages":
-			err = oneArg(d, &h.Messages)
-		case "templates":
-			err = oneArg(d, &h.Templates)
-		case "pass_preflight":
-			if d.NextArg() {
-				return d.Errf("xmpp_auth: pass_preflight takes no value, got %q", d.Val())
-			}
-			h.PassPreflight = true
-		default:
-			return d.Errf("xmpp_auth: unknown option %q (want allow, deny, session_lifetime, login_timeout, user_header, "+
-				"cookie_name, cookie_domain, cookie_path, cookie_same_site, path_prefix, session_key, idle_timeout, site_name, language, messages, templates or pass_preflight)", d.Val())
-		}
-		if err != nil {
+		if err := option(d.Val()); err != nil {
 			return err
 		}
 	}
@@ -226,6 +225,27 @@ func oneArg(d *caddyfile.Dispenser, dst *string) error {
 	if d.NextArg() {
 		return d.Errf("xmpp_auth: %s takes one value, got another: %q", name, d.Val())
 	}
+	return nil
+}
+
+// someArgs appends the one or more arguments of the current option to dst.
+func someArgs(d *caddyfile.Dispenser, dst *[]string) error {
+	name := d.Val()
+	args := d.RemainingArgs()
+	if len(args) == 0 {
+		return d.Errf("xmpp_auth: %s needs at least one value", name)
+	}
+	*dst = append(*dst, args...)
+	return nil
+}
+
+// flagArg sets a flag option, which takes no value.
+func flagArg(d *caddyfile.Dispenser, dst *bool) error {
+	name := d.Val()
+	if d.NextArg() {
+		return d.Errf("xmpp_auth: %s takes no value, got %q", name, d.Val())
+	}
+	*dst = true
 	return nil
 }
 

@@ -128,7 +128,7 @@ func TestParseDirective(t *testing.T) {
 		{name: "two values", input: "xmpp_auth {\n cookie_name a b\n}", wantErr: "takes one value"},
 		{name: "bad duration", input: "xmpp_auth {\n session_lifetime soon\n}", wantErr: `session_lifetime "soon"`},
 		{name: "negative duration", input: "xmpp_auth {\n login_timeout -1m\n}", wantErr: "must be positive"},
-		{name: "empty allow", input: "xmpp_auth {\n allow\n}", wantErr: "wrong argument count"},
+		{name: "empty allow", input: "xmpp_auth {\n allow\n}", wantErr: "allow needs at least one value"},
 		{name: "argument on the directive", input: "xmpp_auth now", wantErr: "wrong argument count"},
 	}
 	for _, tt := range tests {

@@ -2,8 +2,6 @@ package caddymodule
 
 import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
-	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
 // parseOIDCDirective reads the xmpp_auth_oidc directive:
@@ -32,59 +30,46 @@ import (
 //			<the options of the xmpp_auth directive>
 //		}
 //	}
-func parseOIDCDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
-	handler := new(OIDCHandler)
-	err := handler.UnmarshalCaddyfile(h.Dispenser)
-	return handler, err
-}
+var parseOIDCDirective = parseHandler[OIDCHandler]
 
 // UnmarshalCaddyfile reads the directive and its block.
 func (h *OIDCHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next() // the directive's name
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	for d.NextBlock(0) {
-		var err error
-		switch d.Val() {
+	err := eachOption(d, func(name string) error {
+		switch name {
 		case "issuer":
-			err = oneArg(d, &h.Issuer)
+			return oneArg(d, &h.Issuer)
 		case "client":
 			var c OIDCClient
-			if err = c.unmarshalCaddyfile(d); err == nil {
-				h.Clients = append(h.Clients, c)
-			}
+			err := c.unmarshalCaddyfile(d)
+			h.Clients = append(h.Clients, c)
+			return err
 		case "subject":
-			err = oneArg(d, &h.Subject)
+			return oneArg(d, &h.Subject)
 		case "username":
-			err = oneArg(d, &h.Username)
+			return oneArg(d, &h.Username)
 		case "email_domains":
-			err = someArgs(d, &h.EmailDomains)
+			return someArgs(d, &h.EmailDomains)
 		case "email_verified":
-			err = flagArg(d, &h.EmailVerified)
+			return flagArg(d, &h.EmailVerified)
 		case "access_token_lifetime":
-			err = durationArg(d, &h.AccessTokenLifetime)
+			return durationArg(d, &h.AccessTokenLifetime)
 		case "id_token_lifetime":
-			err = durationArg(d, &h.IDTokenLifetime)
+			return durationArg(d, &h.IDTokenLifetime)
 		case "refresh_token_lifetime":
-			err = durationArg(d, &h.RefreshTokenLifetime)
+			return durationArg(d, &h.RefreshTokenLifetime)
 		case "key_rotation":
-			err = durationArg(d, &h.KeyRotation)
+			return durationArg(d, &h.KeyRotation)
 		case "login":
 			h.Login = new(Handler)
-			err = h.Login.UnmarshalCaddyfile(d.NewFromNextSegment())
-		default:
-			return d.Errf("xmpp_auth_oidc: unknown option %q (want issuer, client, subject, username, email_domains, email_verified, "+
-				"access_token_lifetime, id_token_lifetime, refresh_token_lifetime, key_rotation or login)", d.Val())
+			return h.Login.UnmarshalCaddyfile(d.NewFromNextSegment())
 		}
-		if err != nil {
-			return err
-		}
+		return d.Errf("xmpp_auth_oidc: unknown option %q (want issuer, client, subject, username, email_domains, email_verified, "+
+			"access_token_lifetime, id_token_lifetime, refresh_token_lifetime, key_rotation or login)", name)
+	})
+	if err == nil && h.Issuer == "" {
+		err = d.Err(errNoIssuer.Error())
 	}
-	if h.Issuer == "" {
-		return d.Err(errNoIssuer.Error())
-	}
-	return nil
+	return err
 }
 
 // unmarshalCaddyfile reads a client block.
@@ -97,53 +82,34 @@ func (c *OIDCClient) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return d.ArgErr()
 	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		var err error
-		switch d.Val() {
-		case "name":
-			err = oneArg(d, &c.Name)
-		case "secret":
-			err = oneArg(d, &c.Secret)
-		case "redirect_uri", "redirect_uris":
-			err = someArgs(d, &c.RedirectURIs)
-		case "post_logout_redirect_uri", "post_logout_redirect_uris":
-			err = someArgs(d, &c.PostLogoutRedirectURIs)
-		case "allow":
-			err = someArgs(d, &c.Allow)
-		case "deny":
-			err = someArgs(d, &c.Deny)
-		case "refresh_tokens":
-			err = flagArg(d, &c.RefreshTokens)
-		case "trusted":
-			err = flagArg(d, &c.Trusted)
-		default:
-			return d.Errf("xmpp_auth_oidc: client %s: unknown option %q (want name, secret, redirect_uri, post_logout_redirect_uri, allow, deny, refresh_tokens or trusted)", c.ID, d.Val())
-		}
-		if err != nil {
+		if err := c.option(d); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// someArgs appends the one or more arguments of the current option to dst.
-func someArgs(d *caddyfile.Dispenser, dst *[]string) error {
-	name := d.Val()
-	args := d.RemainingArgs()
-	if len(args) == 0 {
-		return d.Errf("%s needs at least one value", name)
+// option reads one option of a client block.
+func (c *OIDCClient) option(d *caddyfile.Dispenser) error {
+	switch d.Val() {
+	case "name":
+		return oneArg(d, &c.Name)
+	case "secret":
+		return oneArg(d, &c.Secret)
+	case "redirect_uri", "redirect_uris":
+		return someArgs(d, &c.RedirectURIs)
+	case "post_logout_redirect_uri", "post_logout_redirect_uris":
+		return someArgs(d, &c.PostLogoutRedirectURIs)
+	case "allow":
+		return someArgs(d, &c.Allow)
+	case "deny":
+		return someArgs(d, &c.Deny)
+	case "refresh_tokens":
+		return flagArg(d, &c.RefreshTokens)
+	case "trusted":
+		return flagArg(d, &c.Trusted)
 	}
-	*dst = append(*dst, args...)
-	return nil
-}
-
-// flagArg sets a flag option, which takes no value.
-func flagArg(d *caddyfile.Dispenser, dst *bool) error {
-	name := d.Val()
-	if d.NextArg() {
-		return d.Errf("%s takes no value, got %q", name, d.Val())
-	}
-	*dst = true
-	return nil
+	return d.Errf("xmpp_auth_oidc: client %s: unknown option %q (want name, secret, redirect_uri, post_logout_redirect_uri, allow, deny, refresh_tokens or trusted)", c.ID, d.Val())
 }
 
 var _ caddyfile.Unmarshaler = (*OIDCHandler)(nil)

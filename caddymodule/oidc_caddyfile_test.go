@@ -2,9 +2,7 @@ package caddymodule
 
 import (
 	"encoding/json"
-	"os"
 	"reflect"
-	"regexp"
 	"strings"
 	"testing"
 
@@ -15,17 +13,7 @@ import (
 // that contains marker.
 func docBlock(t *testing.T, lang, marker string) string {
 	t.Helper()
-	raw, err := os.ReadFile("../docs/openid.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range regexp.MustCompile("(?s)```"+lang+"\n(.*?)```").FindAllStringSubmatch(string(raw), -1) {
-		if strings.Contains(m[1], marker) {
-			return m[1]
-		}
-	}
-	t.Fatalf("docs/openid.md has no %s block containing %q", lang, marker)
-	return ""
+	return fencedBlock(t, "../docs/openid.md", lang, marker)
 }
 
 // oidcHandlerIn finds the xmpp_auth_oidc handler in an adapted config.

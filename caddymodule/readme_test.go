@@ -13,7 +13,14 @@ import (
 // README.md that contains marker.
 func readmeBlock(t *testing.T, lang, marker string) string {
 	t.Helper()
-	raw, err := os.ReadFile("../README.md")
+	return fencedBlock(t, "../README.md", lang, marker)
+}
+
+// fencedBlock returns the first fenced code block of lang in the Markdown
+// file at path that contains marker.
+func fencedBlock(t *testing.T, path, lang, marker string) string {
+	t.Helper()
+	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,7 +29,7 @@ func readmeBlock(t *testing.T, lang, marker string) string {
 			return m[1]
 		}
 	}
-	t.Fatalf("README.md has no %s block containing %q", lang, marker)
+	t.Fatalf("%s has no %s block containing %q", path, lang, marker)
 	return ""
 }
 
