@@ -106,3 +106,14 @@ func (g *Gate) ConsentPosted(r *http.Request) (valid, allow bool) {
 func (g *Gate) ShowInvalid(w http.ResponseWriter, r *http.Request, detail string) error {
 	return g.renderPage(w, r, http.StatusBadRequest, page{Kind: "invalid", Error: detail, Return: "/"})
 }
+
+// ClientNetwork is the network a request comes from, as the login's limits
+// count it: the client's IPv4 address, or its IPv6 /64 (the client IP
+// honours the server's trusted proxies).
+func (g *Gate) ClientNetwork(r *http.Request) string {
+	return networks(g.env.ClientIP(r))[0].key
+}
+
+// LogoutPath is the gate's logout page, which asks a visitor who came from
+// another site before it logs them out.
+func (g *Gate) LogoutPath() string { return g.cfg.PathPrefix + "logout" }

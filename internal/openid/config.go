@@ -3,6 +3,7 @@ package openid
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -107,6 +108,10 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	seen := make(map[string]bool)
 	for _, cl := range c.Clients {
+		if c.Username == "localpart" && !oneDomain(cl.Allow) {
+			errs = append(errs, fmt.Errorf("client %q: with username localpart, allow only one domain (allow example.org): "+
+				"alice@example.org and alice@example.net would both be alice to it, and it would take them for one person", cl.ID))
+		}
 		if seen[cl.ID] {
 			errs = append(errs, fmt.Errorf("client %q appears twice", cl.ID))
 		}
@@ -139,7 +144,8 @@ func checkIssuer(iss string) error {
 }
 
 func isLoopback(host string) bool {
-	return host == "localhost" || host == "::1" || strings.HasPrefix(host, "127.")
+	a, err := netip.ParseAddr(host)
+	return host == "localhost" || err == nil && a.IsLoopback()
 }
 
 // check refuses a client that could not work or would not be safe.
@@ -169,4 +175,21 @@ func orDefault[T comparable](v, def T) T {
 		return def
 	}
 	return v
+}
+
+// oneDomain reports whether allow admits addresses of a single domain
+// only: that domain, or addresses at it.
+func oneDomain(allow []string) bool {
+	domain := ""
+	for _, a := range allow {
+		_, d, ok := strings.Cut(strings.ToLower(a), "@")
+		if !ok {
+			d = strings.ToLower(a)
+		}
+		if domain != "" && d != domain {
+			return false
+		}
+		domain = d
+	}
+	return domain != ""
 }

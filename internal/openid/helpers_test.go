@@ -80,12 +80,16 @@ func (s *memStorage) Unlock(context.Context, string) error { return nil }
 // rig is a provider on a plain net/http server, with its gate, and what
 // the test needs to reach inside.
 type rig struct {
+	t        *testing.T
 	srv      *httptest.Server
 	issuer   string
 	provider *openid.Provider
 	storage  *memStorage
 	asker    *approver
 	clock    *clock
+	svc      *login.Service
+	store    *openid.Store
+	handler  *atomic.Pointer[openid.Provider]
 }
 
 // clock is a settable time source.
@@ -106,8 +110,9 @@ const testSessionKey = "+xE4tok5l2S0IejtCbxLUW2VMLXnnKOQ9XmMilx8BWQ="
 // whose gate has gcfg.
 func newRig(t *testing.T, cfg openid.Config, gcfg login.Config) *rig {
 	t.Helper()
-	rg := &rig{storage: newMemStorage(), asker: &approver{}, clock: newClock()}
+	rg := &rig{t: t, storage: newMemStorage(), asker: &approver{}, clock: newClock(), store: openid.NewStore()}
 	var h atomic.Pointer[openid.Provider]
+	rg.handler = &h
 	rg.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := h.Load()
 		if !p.Owns(r) {
@@ -120,15 +125,28 @@ func newRig(t *testing.T, cfg openid.Config, gcfg login.Config) *rig {
 	}))
 	t.Cleanup(rg.srv.Close)
 	rg.issuer = rg.srv.URL
-	if cfg.Issuer == "" {
+	rg.svc = login.NewService(rg.asker, rg.clock.now, nil)
+	t.Cleanup(rg.svc.Close)
+	rg.svc.Commit(login.DefaultLimits, rg.storage, time.Hour)
+	rg.svc.Start()
+	if err := rg.reload(cfg, gcfg); err != nil {
+		t.Fatal(err)
+	}
+	return rg
+}
+
+// reload makes the provider of cfg and gcfg, as a config reload does: the
+// same service, store and storage; an Issuer of cfg is a path under the
+// server's URL, or a whole https URL.
+func (rg *rig) reload(cfg openid.Config, gcfg login.Config) error {
+	t := rg.t
+	t.Helper()
+	switch {
+	case cfg.Issuer == "":
 		cfg.Issuer = rg.issuer
-	} else {
+	case !strings.HasPrefix(cfg.Issuer, "https://"):
 		cfg.Issuer = rg.issuer + cfg.Issuer
 	}
-	svc := login.NewService(rg.asker, rg.clock.now, nil)
-	t.Cleanup(svc.Close)
-	svc.Commit(login.DefaultLimits, rg.storage, time.Hour)
-	svc.Start()
 	k, err := session.KeyFromSecret([]byte(testSessionKey))
 	if err != nil {
 		t.Fatal(err)
@@ -136,17 +154,24 @@ func newRig(t *testing.T, cfg openid.Config, gcfg login.Config) *rig {
 	if gcfg.Ring, err = session.NewRing(k); err != nil {
 		t.Fatal(err)
 	}
-	gate, err := login.NewGate(svc, gcfg, login.Env{})
+	// The client IP is the test's to choose, as behind a trusted proxy.
+	env := login.Env{ClientIP: func(r *http.Request) string {
+		if ip := r.Header.Get("X-Test-Client-IP"); ip != "" {
+			return ip
+		}
+		return "127.0.0.1"
+	}}
+	gate, err := login.NewGate(rg.svc, gcfg, env)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
-	p, err := openid.New(context.Background(), cfg, gate, openid.NewStore(), rg.storage, nil, rg.clock.now)
+	p, err := openid.New(context.Background(), cfg, gate, rg.store, rg.storage, nil, rg.clock.now)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
-	h.Store(p)
+	rg.handler.Store(p)
 	rg.provider = p
-	return rg
+	return nil
 }
 
 // kidOf is the key id in a JWT's header.
@@ -164,4 +189,19 @@ func kidOf(t *testing.T, jwt string) string {
 		t.Fatal(err)
 	}
 	return h.Kid
+}
+
+// reloadIssuer reloads the provider with the one client and issuer iss,
+// as it is.
+func (rg *rig) reloadIssuer(iss string) error {
+	rg.t.Helper()
+	k, _ := session.KeyFromSecret([]byte(testSessionKey))
+	ring, _ := session.NewRing(k)
+	gate, err := login.NewGate(rg.svc, login.Config{Ring: ring}, login.Env{})
+	if err != nil {
+		return err
+	}
+	_, err = openid.New(context.Background(), openid.Config{Issuer: iss, Clients: []openid.ClientConfig{{ID: "wiki", Secret: appSecret,
+		RedirectURIs: []string{appRedirect}}}}, gate, rg.store, rg.storage, nil, rg.clock.now)
+	return err
 }

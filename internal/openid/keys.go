@@ -112,7 +112,9 @@ func (kr *keyring) rotate(ctx context.Context, now time.Time) ([]signingKey, err
 		keys, changed = []signingKey{k}, true
 	}
 	if last := keys[len(keys)-1]; !now.Before(last.Start.Add(kr.rotation - kr.ahead())) {
-		k, err := newKey(last.Start.Add(kr.rotation))
+		// Published ahead even when nothing asked for the keys in time: a
+		// late successor starts later, and the current key signs until then.
+		k, err := newKey(maxTime(last.Start.Add(kr.rotation), now.Add(kr.ahead())))
 		if err != nil {
 			return nil, err
 		}
@@ -233,3 +235,10 @@ var (
 	_ op.SigningKey = signingKey{}
 	_ op.Key        = publicKey{}
 )
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}

@@ -33,11 +33,14 @@ type browserKey struct{}
 type browser struct {
 	binding string
 	prior   [16]byte
+	network string
 }
 
-// bindingCookie is the name of the browser binding cookie.
-func bindingCookie(r *http.Request) string {
-	if r.TLS != nil {
+// bindingCookie is the name of the browser binding cookie: on an https
+// issuer __Host-, which only this host can set, even when TLS ends at a
+// proxy in front of Caddy.
+func (p *Provider) bindingCookie() string {
+	if p.secure {
 		return "__Host-xmpp_auth_oidc"
 	}
 	return "xmpp_auth_oidc"
@@ -47,15 +50,15 @@ func bindingCookie(r *http.Request) string {
 // in r's context for CreateAuthRequest with the visitor's session.
 func (p *Provider) bindBrowser(w http.ResponseWriter, r *http.Request) *http.Request {
 	value := ""
-	if c, err := r.Cookie(bindingCookie(r)); err == nil && len(c.Value) == len(newID()) {
+	if c, err := r.Cookie(p.bindingCookie()); err == nil && len(c.Value) == len(newID()) {
 		value = c.Value
 	} else {
 		value = newID()
 	}
 	// Refreshed on each request: it lives as long as a request it binds.
-	http.SetCookie(w, &http.Cookie{Name: bindingCookie(r), Value: value, Path: "/", MaxAge: int(requestLifetime.Seconds()),
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode})
-	b := browser{binding: value}
+	http.SetCookie(w, &http.Cookie{Name: p.bindingCookie(), Value: value, Path: "/", MaxAge: int(requestLifetime.Seconds()),
+		HttpOnly: true, Secure: p.secure, SameSite: http.SameSiteLaxMode})
+	b := browser{binding: value, network: p.gate.ClientNetwork(r)}
 	if s, ok := p.gate.Visitor(w, r); ok {
 		b.prior = s.ID
 	}
@@ -64,7 +67,7 @@ func (p *Provider) bindBrowser(w http.ResponseWriter, r *http.Request) *http.Req
 
 // sameBrowser reports whether r comes from the browser that started a.
 func (p *Provider) sameBrowser(r *http.Request, a *authRequest) bool {
-	c, err := r.Cookie(bindingCookie(r))
+	c, err := r.Cookie(p.bindingCookie())
 	return err == nil && subtle.ConstantTimeCompare([]byte(c.Value), []byte(a.browser)) == 1
 }
 
@@ -76,14 +79,25 @@ func (p *Provider) serveLogin(w http.ResponseWriter, r *http.Request) error {
 		return p.gate.ShowInvalid(w, r, errUnknownLogin)
 	}
 	cl := p.clients[a.GetClientID()]
-	if s, ok := p.gate.Visitor(w, r); ok && a.freshEnough(s, p.now()) {
-		if !p.gate.Admits(s.JID) || !cl.rules.Admits(s.JID) {
-			p.log.Info("refused an OpenID login", zap.String("jid", s.JID), zap.String("client", cl.ID))
-			return p.gate.Refuse(w, r, s.JID)
-		}
+	if cl == nil { // gone with a config reload
+		return p.gate.ShowInvalid(w, r, errUnknownLogin)
+	}
+	s, ok := p.gate.Visitor(w, r)
+	// An application that names who should log in (id_token_hint) gets
+	// them or nobody.
+	if ok && a.hint != "" && p.claims.subject(s.JID) != a.hint {
+		ok = false
+	}
+	if ok && a.freshEnough(s, p.now()) {
 		subject := p.claims.subject(s.JID)
-		if strings.Contains(subject, ":") {
-			// op's opaque access tokens are "id:subject".
+		// op's opaque access tokens are "id:subject": a subject with a
+		// colon (a bare JID at an IPv6 literal) cannot have one.
+		if !p.gate.Admits(s.JID) || !cl.rules.Admits(s.JID) || strings.Contains(subject, ":") {
+			p.log.Info("refused an OpenID login", zap.String("jid", s.JID), zap.String("client", cl.ID))
+			if a.prompts(oidc.PromptNone) {
+				p.fail(w, r, a, oidc.ErrAccessDenied().WithDescription("this account may not use this client"))
+				return nil
+			}
 			return p.gate.Refuse(w, r, s.JID)
 		}
 		if !cl.Trusted {

@@ -2,8 +2,11 @@ package openid_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -241,11 +244,19 @@ func TestAKeyRotationBreaksNoTokenARelyingPartyHolds(t *testing.T) {
 		return raw, kidOf(t, raw)
 	}
 	old, oldKid := idToken()
-	// Past the rotation: a new key signs, and the old one is still
-	// published for the tokens it signed.
-	rg.clock.add(721 * time.Hour)
+	// Nobody asks for a token for 29 days: the next key, due at 30, is
+	// made at the first request after, and published a day before it
+	// signs; the old one signs until then.
+	rg.clock.add(29 * 24 * time.Hour)
+	if _, kid := idToken(); kid != oldKid {
+		t.Fatal("a new key signed at once")
+	}
+	if n := len(keySet(t, rg)); n != 2 {
+		t.Fatalf("the key set has %d keys a day before the rotation, want 2", n)
+	}
+	rg.clock.add(25 * time.Hour)
 	fresh, newKid := idToken()
-	if newKid == oldKid {
+	if newKid == oldKid || !slices.Contains(keySet(t, rg), newKid) {
 		t.Fatal("no new signing key after a rotation period")
 	}
 	verify := a.Provider.Verifier(&oidc.Config{ClientID: "wiki", SkipExpiryCheck: true})
@@ -269,24 +280,99 @@ func TestAuthorizationRequestsCannotFillTheMemory(t *testing.T) {
 	if back == nil || back.Query().Get("error") != "invalid_request" {
 		t.Errorf("a 5000-byte nonce: %d %v\n%.300s", resp.StatusCode, back, body)
 	}
-	// Requests nobody logs in to pile up until the cap, then are refused;
-	// once they expire, requests are taken again.
+	// Requests nobody logs in to pile up until a cap, then are refused:
+	// 50 from one network, 10 000 in all; once they expire, requests are
+	// taken again.
 	b := webtest.NewBrowser(t, rg.issuer)
 	authorize := webtest.Relative(t, a.OAuth.AuthCodeURL("s", oauth2.S256ChallengeOption("v")))
-	refused := 0
-	for range 10010 {
-		resp, _ := b.Do("GET", authorize, nil)
-		if loc := resp.Header.Get("Location"); strings.Contains(loc, "error=temporarily_unavailable") {
-			refused++
-		} else if !strings.Contains(loc, "/login?id=") {
-			t.Fatalf("authorize: %d %q", resp.StatusCode, loc)
+	ask := func(ip string) string {
+		resp, _ := b.Do("GET", authorize, nil, "X-Test-Client-IP", ip)
+		loc := resp.Header.Get("Location")
+		switch {
+		case strings.Contains(loc, "error=temporarily_unavailable"):
+			return "refused"
+		case strings.Contains(loc, "/login?id="):
+			return "taken"
 		}
+		t.Fatalf("authorize: %d %q", resp.StatusCode, loc)
+		return ""
 	}
-	if refused != 10 {
-		t.Errorf("%d of 10010 requests refused, want the 10 past the cap", refused)
+	count := func(ips []string) (refused int) {
+		for _, ip := range ips {
+			if ask(ip) == "refused" {
+				refused++
+			}
+		}
+		return refused
+	}
+	one := make([]string, 51)
+	for i := range one {
+		one[i] = "192.0.2.1"
+	}
+	if n := count(one); n != 1 {
+		t.Errorf("%d of 51 requests from one address refused, want 1", n)
+	}
+	if ask("2001:db8::1") != "taken" {
+		t.Error("another network was refused")
+	}
+	var many []string
+	for i := range 10000 - 51 + 10 {
+		many = append(many, fmt.Sprintf("10.%d.%d.1", i/200, i%200))
+	}
+	if n := count(many); n != 10 {
+		t.Errorf("%d requests past 10 000 refused, want 10", n)
 	}
 	rg.clock.add(16 * time.Minute)
-	if resp, _ := b.Do("GET", authorize, nil); !strings.Contains(resp.Header.Get("Location"), "/login?id=") {
-		t.Errorf("after the requests expired: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	if ask("192.0.2.1") != "taken" {
+		t.Error("after the requests expired, a request was refused")
+	}
+}
+
+// keySet is the key ids the provider publishes.
+func keySet(t *testing.T, rg *rig) []string {
+	t.Helper()
+	resp, body := webtest.NewBrowser(t, rg.issuer).Do("GET", "/keys", nil)
+	var ks struct {
+		Keys []struct {
+			Kid string `json:"kid"`
+			D   string `json:"d"`
+		} `json:"keys"`
+	}
+	if err := json.Unmarshal([]byte(body), &ks); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("/keys: %d %v", resp.StatusCode, err)
+	}
+	var ids []string
+	for _, k := range ks.Keys {
+		if k.D != "" {
+			t.Fatal("/keys publishes a private key")
+		}
+		ids = append(ids, k.Kid)
+	}
+	return ids
+}
+
+func TestAKeyMadeLateIsPublishedADayBeforeItSigns(t *testing.T) {
+	rg, a := newWikiRig(t)
+	b := webtest.NewBrowser(t, rg.issuer)
+	kid := func() string {
+		code, verifier := a.Code(b, "alice@example.org")
+		tok, err := a.OAuth.Exchange(context.Background(), code, oauth2.VerifierOption(verifier))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kidOf(t, tok.Extra("id_token").(string))
+	}
+	first := kid()
+	rg.clock.add(40 * 24 * time.Hour) // ten days past the rotation, and nobody came
+	if kid() != first {
+		t.Error("the late key signed before it was published")
+	}
+	rg.clock.add(23 * time.Hour)
+	if kid() != first {
+		t.Error("the late key signed less than a day after it was published")
+	}
+	rg.clock.add(2 * time.Hour)
+	if kid() == first {
+		t.Error("the late key did not sign a day after it was published")
 	}
 }

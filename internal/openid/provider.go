@@ -32,6 +32,8 @@ type Provider struct {
 	log     *zap.Logger
 	op      *op.Provider
 	prefix  string // the issuer's path: "" or "/path"
+	origin  string // the issuer's scheme and host
+	secure  bool   // the issuer is https: the binding cookie is __Host- and Secure
 	st      login.Storage
 	dir     string // where the issuer's keys and consents are in st
 }
@@ -59,7 +61,8 @@ func New(ctx context.Context, cfg Config, gate *login.Gate, store *Store, st log
 		log = zap.NewNop()
 	}
 	u, _ := url.Parse(cfg.Issuer) // checked by withDefaults
-	p := &Provider{cfg: cfg, gate: gate, store: store, clients: map[string]*client{}, now: now, log: log, prefix: u.Path}
+	p := &Provider{cfg: cfg, gate: gate, store: store, clients: map[string]*client{}, now: now, log: log,
+		prefix: u.Path, origin: u.Scheme + "://" + u.Host, secure: u.Scheme == "https"}
 	for _, c := range cfg.Clients {
 		cl, err := newClient(c, p.prefix+loginPath, cfg.IDTokenLifetime)
 		if err != nil {
@@ -133,6 +136,8 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	}
 	rel := strings.TrimPrefix(r.URL.Path, p.prefix)
 	r = r.WithContext(op.ContextWithIssuer(r.Context(), p.cfg.Issuer))
+	// No request to the provider carries more than a form of parameters.
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 	switch rel {
 	case loginPath:
 		return p.serveLogin(w, r)
@@ -146,13 +151,28 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 		orig := w
 		w = &pageWriter{ResponseWriter: w, show: func(detail string) { _ = p.gate.ShowInvalid(orig, r, detail) }}
 	case callbackPath:
+		// op reads the id from the form, where a POST body comes before
+		// the query: only a GET, whose form is its query, is checked here.
+		if r.Method != http.MethodGet {
+			w.Header().Set("Allow", http.MethodGet)
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return nil
+		}
 		if a, err := (opStorage{p}).request(r.URL.Query().Get("id")); err != nil || !p.sameBrowser(r, a) {
 			return p.gate.ShowInvalid(w, r, errUnknownLogin)
 		}
 	case "/end_session":
+		v := &visitor{}
+		if s, ok := p.gate.Visitor(w, r); ok {
+			v.subject = p.claims.subject(s.JID)
+		}
+		r = r.WithContext(context.WithValue(r.Context(), visitorKey{}, v))
 		orig := w
-		w = &pageWriter{ResponseWriter: &endSessionWriter{ResponseWriter: w, end: func() { p.gate.EndSession(orig, r) }},
-			show: func(detail string) { _ = p.gate.ShowInvalid(orig, r, detail) }}
+		w = &pageWriter{ResponseWriter: &endSessionWriter{ResponseWriter: w, end: func() {
+			if v.end {
+				p.gate.EndSession(orig, r)
+			}
+		}}, show: func(detail string) { _ = p.gate.ShowInvalid(orig, r, detail) }}
 	case "/oauth/introspect", "/device_authorization", "/healthz", "/ready":
 		// op serves them whatever the storage offers; this provider
 		// offers none of them.
@@ -183,6 +203,21 @@ func (p *Provider) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Access-Control-Allow-Origin", "*")
 	_ = json.NewEncoder(w).Encode(d)
+}
+
+// maxBody bounds the body of a request to the provider: a form of
+// parameters, or a consent.
+const maxBody = 64 << 10
+
+// visitorKey carries a *visitor to TerminateSessionFromRequest.
+type visitorKey struct{}
+
+// visitor is who asks to log out, as their session says: the subject, or
+// "" without a session; TerminateSessionFromRequest sets end when the
+// logout is theirs.
+type visitor struct {
+	subject string
+	end     bool
 }
 
 // errUnknownLogin is why a login link does nothing.

@@ -25,8 +25,9 @@ const (
 // maxRequests are waiting, new ones are refused until some expire or end,
 // which costs logins but never memory.
 const (
-	maxRequests    = 10000
-	maxRequestSize = 4096 // bytes of parameters kept
+	maxRequests           = 10000
+	maxRequestsPerNetwork = 50   // from one IPv4 address or IPv6 /64
+	maxRequestSize        = 4096 // bytes of parameters kept
 )
 
 // size is about how many bytes of the request's parameters are kept.
@@ -48,6 +49,8 @@ type authRequest struct {
 	req     oidc.AuthRequest // as the relying party sent it
 	browser string           // the browser binding of the visitor who started it (login.go)
 	prior   [16]byte         // the id of the session the visitor had when it started, if any
+	network string           // the client network it came from, for maxRequestsPerNetwork
+	hint    string           // the subject of a valid id_token_hint: only they may log in
 	created time.Time
 
 	// Set when the visitor has logged in (login.go).

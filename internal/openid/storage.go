@@ -20,7 +20,7 @@ type opStorage struct{ p *Provider }
 // to its user: PKCE with S256 for a public client (before any code is
 // made, not only at the token endpoint), and the binding to the browser
 // that asked.
-func (s opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, _ string) (op.AuthRequest, error) {
+func (s opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, hint string) (op.AuthRequest, error) {
 	cl := s.p.clients[req.ClientID]
 	if cl == nil {
 		return nil, oidc.ErrInvalidClient()
@@ -38,16 +38,17 @@ func (s opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest,
 	if size(req) > maxRequestSize {
 		return nil, oidc.ErrInvalidRequest().WithDescription("the request's parameters are too long")
 	}
-	a := &authRequest{id: newID(), req: *req, browser: b.binding, prior: b.prior, created: s.p.now()}
+	a := &authRequest{id: newID(), req: *req, browser: b.binding, prior: b.prior, network: b.network, hint: hint, created: s.p.now()}
 	st := s.p.store
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.sweep(a.created)
-	if len(st.requests) >= maxRequests {
-		s.p.log.Warn("refused an authorization request: too many are waiting for a login", zap.Int("waiting", len(st.requests)))
+	if len(st.requests) >= maxRequests || st.from[a.network] >= maxRequestsPerNetwork {
+		s.p.log.Warn("refused an authorization request: too many are waiting for a login",
+			zap.Int("waiting", len(st.requests)), zap.Int("from_network", st.from[a.network]), zap.String("network", a.network))
 		return nil, &oidc.Error{ErrorType: "temporarily_unavailable", Description: "too many logins are in progress; try again in a few minutes"}
 	}
-	st.requests[a.id] = a
+	st.addRequest(a)
 	return a, nil
 }
 
@@ -83,7 +84,7 @@ func (s opStorage) AuthRequestByCode(_ context.Context, code string) (op.AuthReq
 	}
 	delete(st.codes, code)
 	a := st.requests[id]
-	delete(st.requests, id)
+	st.removeRequest(id)
 	if a == nil || !s.p.now().Before(a.codeExpires) {
 		return nil, oidc.ErrInvalidGrant().WithDescription("the code is unknown, used or expired")
 	}
@@ -109,10 +110,7 @@ func (s opStorage) DeleteAuthRequest(_ context.Context, id string) error {
 	st := s.p.store
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if a := st.requests[id]; a != nil && a.code != "" {
-		delete(st.codes, a.code)
-	}
-	delete(st.requests, id)
+	st.removeRequest(id)
 	return nil
 }
 
@@ -146,12 +144,17 @@ func (s opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Toke
 			st.mu.Unlock()
 			return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("the refresh token is unknown, used or expired")
 		}
-		delete(st.refresh, current)
+		st.removeRefresh(current)
 	}
+	// A refresh token lasts RefreshTokenLifetime unused, and a chain of
+	// them no longer than that from the login.
 	rt := t
-	rt.expires = now.Add(s.p.cfg.RefreshTokenLifetime)
+	rt.issued, rt.expires = now, now.Add(s.p.cfg.RefreshTokenLifetime)
+	if end := t.authTime.Add(s.p.cfg.RefreshTokenLifetime); end.Before(rt.expires) {
+		rt.expires = end
+	}
 	value := newID()
-	st.refresh[value] = &rt
+	st.addRefresh(value, &rt)
 	st.mu.Unlock()
 	id, exp, err := s.CreateAccessToken(ctx, req)
 	return id, value, exp, err
@@ -166,25 +169,37 @@ func (s opStorage) TokenRequestByRefreshToken(_ context.Context, value string) (
 	if t == nil || !s.p.now().Before(t.expires) {
 		return nil, oidc.ErrInvalidGrant().WithDescription("the refresh token is unknown, used or expired")
 	}
+	// The rules as they are now: a visitor the login or the client no
+	// longer admits (a config changed since) gets no new tokens.
+	if cl := s.p.clients[t.clientID]; cl == nil || !s.p.gate.Admits(t.jid) || !cl.rules.Admits(t.jid) {
+		st.removeRefresh(value)
+		return nil, oidc.ErrInvalidGrant().WithDescription("this account may no longer use this client")
+	}
 	return &refreshRequest{token: *t, value: value}, nil
 }
 
 // TerminateSession implements op.Storage; op calls TerminateSessionFromRequest instead.
 func (s opStorage) TerminateSession(context.Context, string, string) error { return nil }
 
-// TerminateSessionFromRequest implements op.CanTerminateSessionFromRequest:
-// the visitor's refresh tokens for the client end with the session (the
-// gate's session cookie is ended by provider.go), and the visitor goes
-// where op has checked they may.
-func (s opStorage) TerminateSessionFromRequest(_ context.Context, req *op.EndSessionRequest) (string, error) {
-	if req.UserID != "" && req.ClientID != "" {
+// TerminateSessionFromRequest implements op.CanTerminateSessionFromRequest,
+// once op has checked the request (the id_token_hint's signature, the
+// post_logout_redirect_uri). A logout ends the visitor's session here and
+// their tokens at the client only when the hint names the visitor whose
+// browser asks; a visitor with a session and no such hint is asked on the
+// gate's logout page, and one without a session has nothing to end.
+func (s opStorage) TerminateSessionFromRequest(ctx context.Context, req *op.EndSessionRequest) (string, error) {
+	v, _ := ctx.Value(visitorKey{}).(*visitor)
+	if v == nil || v.subject == "" {
+		return req.RedirectURI, nil
+	}
+	if req.UserID != v.subject {
+		return s.p.origin + s.p.gate.LogoutPath(), nil
+	}
+	v.end = true
+	if req.ClientID != "" {
 		st := s.p.store
 		st.mu.Lock()
-		for value, t := range st.refresh {
-			if t.subject == req.UserID && t.clientID == req.ClientID {
-				delete(st.refresh, value)
-			}
-		}
+		st.endUser(req.ClientID, req.UserID)
 		st.mu.Unlock()
 	}
 	return req.RedirectURI, nil
@@ -197,7 +212,7 @@ func (s opStorage) RevokeToken(_ context.Context, value, _ string, clientID stri
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if t := st.refresh[value]; t != nil && t.clientID == clientID {
-		delete(st.refresh, value)
+		st.removeRefresh(value)
 	}
 	if t := st.access[value]; t != nil && t.clientID == clientID {
 		delete(st.access, value)

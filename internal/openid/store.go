@@ -13,16 +13,27 @@ import (
 // being asked.
 type Store struct {
 	mu       sync.Mutex
-	requests map[string]*authRequest // by id
-	codes    map[string]string       // code -> request id
-	access   map[string]*token       // by id
-	refresh  map[string]*token       // by the refresh token itself
+	requests map[string]*authRequest    // by id
+	from     map[string]int             // waiting requests by client network
+	codes    map[string]string          // code -> request id
+	access   map[string]*token          // by id
+	refresh  map[string]*token          // by the refresh token itself
+	byUser   map[string]map[string]bool // refresh tokens by userKey
 	swept    time.Time
 }
 
+// maxRefreshPerUser bounds the refresh tokens of one visitor at one
+// client: a visitor with a session gets a code, and so a refresh token,
+// without being asked, as often as they like. Past it, the oldest goes.
+const maxRefreshPerUser = 20
+
+// userKey names a visitor at a client.
+func userKey(clientID, subject string) string { return clientID + "\x00" + subject }
+
 // NewStore makes an empty store.
 func NewStore() *Store {
-	return &Store{requests: map[string]*authRequest{}, codes: map[string]string{}, access: map[string]*token{}, refresh: map[string]*token{}}
+	return &Store{requests: map[string]*authRequest{}, from: map[string]int{}, codes: map[string]string{},
+		access: map[string]*token{}, refresh: map[string]*token{}, byUser: map[string]map[string]bool{}}
 }
 
 // errNotFound is a request, code or token that is not (or no longer) there.
@@ -36,10 +47,7 @@ func (s *Store) sweep(now time.Time) {
 	s.swept = now
 	for id, a := range s.requests {
 		if now.Sub(a.created) > requestLifetime {
-			delete(s.requests, id)
-			if a.code != "" {
-				delete(s.codes, a.code)
-			}
+			s.removeRequest(id)
 		}
 	}
 	for id, t := range s.access {
@@ -49,7 +57,77 @@ func (s *Store) sweep(now time.Time) {
 	}
 	for rt, t := range s.refresh {
 		if !now.Before(t.expires) {
-			delete(s.refresh, rt)
+			s.removeRefresh(rt)
+		}
+	}
+}
+
+// addRequest keeps a; the caller holds mu.
+func (s *Store) addRequest(a *authRequest) {
+	s.requests[a.id] = a
+	s.from[a.network]++
+}
+
+// removeRequest forgets request id and its code; the caller holds mu.
+func (s *Store) removeRequest(id string) {
+	a := s.requests[id]
+	if a == nil {
+		return
+	}
+	delete(s.requests, id)
+	if a.code != "" {
+		delete(s.codes, a.code)
+	}
+	if s.from[a.network]--; s.from[a.network] <= 0 {
+		delete(s.from, a.network)
+	}
+}
+
+// addRefresh keeps refresh token value, dropping the visitor's oldest
+// past maxRefreshPerUser; the caller holds mu.
+func (s *Store) addRefresh(value string, t *token) {
+	k := userKey(t.clientID, t.subject)
+	mine := s.byUser[k]
+	if mine == nil {
+		mine = map[string]bool{}
+		s.byUser[k] = mine
+	}
+	for len(mine) >= maxRefreshPerUser {
+		oldest := ""
+		for v := range mine {
+			if oldest == "" || s.refresh[v].issued.Before(s.refresh[oldest].issued) {
+				oldest = v
+			}
+		}
+		s.removeRefresh(oldest)
+	}
+	s.refresh[value] = t
+	mine[value] = true
+}
+
+// removeRefresh forgets refresh token value; the caller holds mu.
+func (s *Store) removeRefresh(value string) {
+	t := s.refresh[value]
+	if t == nil {
+		return
+	}
+	delete(s.refresh, value)
+	k := userKey(t.clientID, t.subject)
+	delete(s.byUser[k], value)
+	if len(s.byUser[k]) == 0 {
+		delete(s.byUser, k)
+	}
+}
+
+// endUser forgets every token of a visitor at a client; the caller holds
+// mu.
+func (s *Store) endUser(clientID, subject string) {
+	for value := range s.byUser[userKey(clientID, subject)] {
+		s.removeRefresh(value)
+	}
+	for id, t := range s.access {
+		if t.clientID == clientID && t.subject == subject {
+			delete(s.access, id)
 		}
 	}
 }

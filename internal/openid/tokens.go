@@ -14,6 +14,7 @@ type token struct {
 	subject  string
 	scopes   []string
 	authTime time.Time
+	issued   time.Time
 	expires  time.Time
 }
 
