@@ -11,7 +11,8 @@
 # prosody, ejabberd, chromium, nodejs and npm: the XMPP servers of the
 # end-to-end tests, the browser of the browser tests, and the runtime of
 # openid-client, a relying party of the OpenID provider's tests, which npm
-# installs from its lock file) when they are missing. Nothing is skipped: the end-to-end tests
+# installs from its lock file) when they are missing; and oauth2-proxy,
+# another relying party, through the Go toolchain into bin/. Nothing is skipped: the end-to-end tests
 # skip only under go test -short, which this script never passes.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -60,6 +61,9 @@ go run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0 run --buil
 
 step "build bin/caddy with xcaddy from xcaddy.json"
 go run ./internal/cmd/build -o bin/caddy
+
+step "install bin/oauth2-proxy (v7.15.6), a relying party of the OpenID provider's tests, through the Go toolchain"
+GOBIN="$PWD/bin" go install github.com/oauth2-proxy/oauth2-proxy/v7@v7.15.6
 
 step "go test -race ./... (with bin/caddy), end-to-end against Prosody"
 XEPAUTH_CADDY="$PWD/bin/caddy" go test -race -count=1 -timeout 30m ./...
