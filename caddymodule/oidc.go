@@ -89,6 +89,9 @@ type OIDCClient struct {
 	// RefreshTokens lets the application have refresh tokens (it asks
 	// with the offline_access scope).
 	RefreshTokens bool `json:"refresh_tokens,omitempty"`
+	// IDTokenAlg is what the application's ID tokens are signed with:
+	// RS256 (default), which every application verifies, or ES256.
+	IDTokenAlg string `json:"id_token_alg,omitempty"`
 	// Trusted marks the operator's own application: its visitors are not
 	// asked whether it may know who they are. Any other is asked about,
 	// once per visitor (and again for more scopes, or prompt=consent).
@@ -142,7 +145,7 @@ func (h *OIDCHandler) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("xmpp_auth_oidc handler: client %q: secret %q is empty once resolved (is the variable set?)", c.ID, c.Secret)
 		}
 		cfg.Clients = append(cfg.Clients, openid.ClientConfig{ID: c.ID, Name: c.Name, Secret: secret, RedirectURIs: c.RedirectURIs,
-			PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, Allow: c.Allow, Deny: c.Deny, RefreshTokens: c.RefreshTokens, Trusted: c.Trusted})
+			PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, Allow: c.Allow, Deny: c.Deny, RefreshTokens: c.RefreshTokens, IDTokenAlg: c.IDTokenAlg, Trusted: c.Trusted})
 	}
 	h.storeKey = "oidc|" + h.Issuer
 	val, _, err := pool.LoadOrNew(h.storeKey, func() (caddy.Destructor, error) { return oidcStore{openid.NewStore()}, nil })

@@ -16,6 +16,7 @@ import (
 //			allow                    <jid|domain>...
 //			deny                     <jid|domain>...
 //			refresh_tokens
+//			id_token_alg             RS256|ES256
 //			trusted
 //		}
 //		subject                hash|jid
@@ -106,10 +107,12 @@ func (c *OIDCClient) option(d *caddyfile.Dispenser) error {
 		return someArgs(d, &c.Deny)
 	case "refresh_tokens":
 		return flagArg(d, &c.RefreshTokens)
+	case "id_token_alg":
+		return oneArg(d, &c.IDTokenAlg)
 	case "trusted":
 		return flagArg(d, &c.Trusted)
 	}
-	return d.Errf("xmpp_auth_oidc: client %s: unknown option %q (want name, secret, redirect_uri, post_logout_redirect_uri, allow, deny, refresh_tokens or trusted)", c.ID, d.Val())
+	return d.Errf("xmpp_auth_oidc: client %s: unknown option %q (want name, secret, redirect_uri, post_logout_redirect_uri, allow, deny, refresh_tokens, id_token_alg or trusted)", c.ID, d.Val())
 }
 
 var _ caddyfile.Unmarshaler = (*OIDCHandler)(nil)

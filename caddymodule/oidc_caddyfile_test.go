@@ -87,6 +87,7 @@ func TestEveryOpenIDOptionHasACaddyfileSpelling(t *testing.T) {
 			allow example.org
 			deny intern@example.org
 			refresh_tokens
+			id_token_alg ES256
 			trusted
 		}
 		subject jid

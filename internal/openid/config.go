@@ -70,6 +70,9 @@ type ClientConfig struct {
 	// RefreshTokens lets the client get refresh tokens (with the
 	// offline_access scope).
 	RefreshTokens bool
+	// IDTokenAlg is what the client's ID tokens are signed with: RS256
+	// (default), or ES256.
+	IDTokenAlg string
 	// Trusted marks a first-party client: its visitors are not asked
 	// whether it may know who they are. Others are asked once per visitor
 	// (and again for scopes not granted yet, or with prompt=consent).
@@ -159,6 +162,9 @@ func (c ClientConfig) check() error {
 	}
 	if len(c.RedirectURIs) == 0 {
 		errs = append(errs, errors.New("no redirect_uri"))
+	}
+	if c.IDTokenAlg != "" && c.IDTokenAlg != "RS256" && c.IDTokenAlg != "ES256" {
+		errs = append(errs, fmt.Errorf("id_token_alg %q: want RS256 or ES256", c.IDTokenAlg))
 	}
 	for _, u := range append(append([]string(nil), c.RedirectURIs...), c.PostLogoutRedirectURIs...) {
 		p, err := url.Parse(u)

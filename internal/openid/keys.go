@@ -2,6 +2,9 @@ package openid
 
 import (
 	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -19,11 +22,14 @@ import (
 )
 
 // The signing keys are RSA (RS256), the one algorithm every relying party
-// supports and OpenID Connect Core §15.1 requires. They are made here,
+// supports and OpenID Connect Core §15.1 requires, which signs by default;
+// and ECDSA P-256 (ES256), for the clients configured for it. They are
+// made here,
 // kept in storage so that every server sharing it signs with the same one
 // and a restart changes nothing, and rotated:
 //
-//   - a key signs for KeyRotation, from its start;
+//   - each algorithm has its keys; a key signs for KeyRotation, from its
+//     start;
 //   - its successor is made and published ahead of that start (half a
 //     rotation ahead, at most a day), so that relying parties that cache
 //     the key set have it before the first token it signs;
@@ -36,17 +42,22 @@ import (
 // accepts and NIST SP 800-57 deems fine to 2030.
 const rsaBits = 2048
 
+// algorithms are the signing algorithms, each with its keys; the first
+// signs unless a client asks for another.
+var algorithms = []jose.SignatureAlgorithm{jose.RS256, jose.ES256}
+
 // storedKey is a signing key as storage keeps it.
 type storedKey struct {
-	ID    string    `json:"kid"`
-	Start time.Time `json:"start"` // when it begins to sign
-	DER   []byte    `json:"pkcs8"` // the private key
+	ID    string                  `json:"kid"`
+	Alg   jose.SignatureAlgorithm `json:"alg"`
+	Start time.Time               `json:"start"` // when it begins to sign
+	DER   []byte                  `json:"pkcs8"` // the private key
 }
 
 // signingKey is a key in use.
 type signingKey struct {
 	storedKey
-	priv *rsa.PrivateKey
+	priv crypto.Signer // *rsa.PrivateKey or *ecdsa.PrivateKey
 }
 
 // keyring holds the keys, refreshed from storage when an event (a start,
@@ -101,22 +112,42 @@ func (kr *keyring) rotate(ctx context.Context, now time.Time) ([]signingKey, err
 	if err != nil {
 		return nil, err
 	}
+	var out []signingKey
+	changed := false
+	for _, alg := range algorithms {
+		ks, c, err := kr.rotateAlg(of(keys, alg), alg, now)
+		if err != nil {
+			return nil, err
+		}
+		out, changed = append(out, ks...), changed || c
+	}
+	if changed {
+		if err := kr.save(ctx, out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// rotateAlg makes and retires the keys of one algorithm, oldest first, and
+// reports whether it changed them.
+func (kr *keyring) rotateAlg(keys []signingKey, alg jose.SignatureAlgorithm, now time.Time) ([]signingKey, bool, error) {
 	changed := false
 	if len(keys) == 0 {
 		// The first key signs at once: nobody can have cached a key set
 		// without it.
-		k, err := newKey(now)
+		k, err := newKey(alg, now)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		keys, changed = []signingKey{k}, true
 	}
 	if last := keys[len(keys)-1]; !now.Before(last.Start.Add(kr.rotation - kr.ahead())) {
 		// Published ahead even when nothing asked for the keys in time: a
 		// late successor starts later, and the current key signs until then.
-		k, err := newKey(maxTime(last.Start.Add(kr.rotation), now.Add(kr.ahead())))
+		k, err := newKey(alg, maxTime(last.Start.Add(kr.rotation), now.Add(kr.ahead())))
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		keys, changed = append(keys, k), true
 	}
@@ -124,34 +155,48 @@ func (kr *keyring) rotate(ctx context.Context, now time.Time) ([]signingKey, err
 	for len(keys) > 1 && !now.Before(keys[1].Start.Add(kr.keep)) {
 		keys, changed = keys[1:], true
 	}
-	if changed {
-		if err := kr.save(ctx, keys); err != nil {
-			return nil, err
+	return keys, changed, nil
+}
+
+// of is the keys of one algorithm, in their order.
+func of(keys []signingKey, alg jose.SignatureAlgorithm) []signingKey {
+	var out []signingKey
+	for _, k := range keys {
+		if k.Alg == alg {
+			out = append(out, k)
 		}
 	}
-	return keys, nil
+	return out
 }
 
 // next is when the keys must be looked at again.
 func (kr *keyring) next(keys []signingKey, now time.Time) time.Time {
 	next := now.Add(time.Hour)
-	if due := keys[len(keys)-1].Start.Add(kr.rotation - kr.ahead()); due.Before(next) {
-		next = due
-	}
-	for i := 1; i < len(keys); i++ {
-		for _, t := range []time.Time{keys[i].Start, keys[i].Start.Add(kr.keep)} {
-			if t.After(now) && t.Before(next) {
-				next = t
+	for _, alg := range algorithms {
+		ks := of(keys, alg)
+		if len(ks) == 0 {
+			continue
+		}
+		if due := ks[len(ks)-1].Start.Add(kr.rotation - kr.ahead()); due.Before(next) {
+			next = due
+		}
+		for i := 1; i < len(ks); i++ {
+			for _, t := range []time.Time{ks[i].Start, ks[i].Start.Add(kr.keep)} {
+				if t.After(now) && t.Before(next) {
+					next = t
+				}
 			}
 		}
 	}
 	return next
 }
 
-// signer is the key that signs at now: the last one that has started.
-func signer(keys []signingKey, now time.Time) signingKey {
-	s := keys[0]
-	for _, k := range keys[1:] {
+// signer is the key of alg that signs at now: the last one that has
+// started.
+func signer(keys []signingKey, alg jose.SignatureAlgorithm, now time.Time) signingKey {
+	ks := of(keys, alg)
+	s := ks[0]
+	for _, k := range ks[1:] {
 		if !now.Before(k.Start) {
 			s = k
 		}
@@ -159,8 +204,17 @@ func signer(keys []signingKey, now time.Time) signingKey {
 	return s
 }
 
-func newKey(start time.Time) (signingKey, error) {
-	priv, err := rsa.GenerateKey(rand.Reader, rsaBits)
+func newKey(alg jose.SignatureAlgorithm, start time.Time) (signingKey, error) {
+	var priv crypto.Signer
+	var err error
+	switch alg {
+	case jose.RS256:
+		priv, err = rsa.GenerateKey(rand.Reader, rsaBits)
+	case jose.ES256:
+		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	default:
+		err = fmt.Errorf("no keys for %s", alg)
+	}
 	if err != nil {
 		return signingKey{}, fmt.Errorf("generate a signing key: %w", err)
 	}
@@ -168,7 +222,7 @@ func newKey(start time.Time) (signingKey, error) {
 	if err != nil {
 		return signingKey{}, fmt.Errorf("encode a signing key: %w", err)
 	}
-	return signingKey{storedKey: storedKey{ID: newID(), Start: start.UTC(), DER: der}, priv: priv}, nil
+	return signingKey{storedKey: storedKey{ID: newID(), Alg: alg, Start: start.UTC(), DER: der}, priv: priv}, nil
 }
 
 func (kr *keyring) load(ctx context.Context) ([]signingKey, error) {
@@ -186,11 +240,17 @@ func (kr *keyring) load(ctx context.Context) ([]signingKey, error) {
 	keys := make([]signingKey, 0, len(stored))
 	for _, s := range stored {
 		priv, err := x509.ParsePKCS8PrivateKey(s.DER)
-		rk, ok := priv.(*rsa.PrivateKey)
+		ok := false
+		switch priv.(type) {
+		case *rsa.PrivateKey:
+			ok = s.Alg == jose.RS256
+		case *ecdsa.PrivateKey:
+			ok = s.Alg == jose.ES256
+		}
 		if err != nil || !ok || s.ID == "" {
 			return nil, fmt.Errorf("the signing key %q in storage (%s) is unreadable", s.ID, kr.path)
 		}
-		keys = append(keys, signingKey{storedKey: s, priv: rk})
+		keys = append(keys, signingKey{storedKey: s, priv: priv.(crypto.Signer)})
 	}
 	return keys, nil
 }
@@ -211,7 +271,7 @@ func (kr *keyring) save(ctx context.Context, keys []signingKey) error {
 }
 
 // SignatureAlgorithm implements op.SigningKey.
-func (k signingKey) SignatureAlgorithm() jose.SignatureAlgorithm { return jose.RS256 }
+func (k signingKey) SignatureAlgorithm() jose.SignatureAlgorithm { return k.Alg }
 
 // Key implements op.SigningKey: the private key.
 func (k signingKey) Key() any { return k.priv }
@@ -223,13 +283,13 @@ func (k signingKey) ID() string { return k.storedKey.ID }
 type publicKey struct{ signingKey }
 
 // Algorithm implements op.Key.
-func (k publicKey) Algorithm() jose.SignatureAlgorithm { return jose.RS256 }
+func (k publicKey) Algorithm() jose.SignatureAlgorithm { return k.Alg }
 
 // Use implements op.Key.
 func (k publicKey) Use() string { return "sig" }
 
 // Key implements op.Key: only the public half is ever published.
-func (k publicKey) Key() any { return &k.priv.PublicKey }
+func (k publicKey) Key() any { return k.priv.Public() }
 
 var (
 	_ op.SigningKey = signingKey{}

@@ -251,8 +251,8 @@ func TestAKeyRotationBreaksNoTokenARelyingPartyHolds(t *testing.T) {
 	if _, kid := idToken(); kid != oldKid {
 		t.Fatal("a new key signed at once")
 	}
-	if n := len(keySet(t, rg)); n != 2 {
-		t.Fatalf("the key set has %d keys a day before the rotation, want 2", n)
+	if n := len(keySet(t, rg)); n != 4 {
+		t.Fatalf("the key set has %d keys a day before the rotation, want 4 (two of each algorithm)", n)
 	}
 	rg.clock.add(25 * time.Hour)
 	fresh, newKid := idToken()

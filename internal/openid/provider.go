@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
 	"github.com/rs/cors"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
@@ -173,6 +174,18 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 				p.gate.EndSession(orig, r)
 			}
 		}}, show: func(detail string) { _ = p.gate.ShowInvalid(orig, r, detail) }}
+	case "/oauth/token":
+		// The client is named by Basic credentials or the form; which key
+		// signs its ID token is SigningKey's to choose by it.
+		id, _, ok := r.BasicAuth()
+		if ok {
+			id, _ = url.QueryUnescape(id)
+		} else {
+			id = r.PostFormValue("client_id")
+		}
+		if cl := p.clients[id]; cl != nil && cl.IDTokenAlg != "" {
+			r = r.WithContext(context.WithValue(r.Context(), algKey{}, jose.SignatureAlgorithm(cl.IDTokenAlg)))
+		}
 	case "/oauth/introspect", "/device_authorization", "/healthz", "/ready":
 		// op serves them whatever the storage offers; this provider
 		// offers none of them.

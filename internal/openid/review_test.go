@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
 	"github.com/xepauth/caddy-xepauth/internal/login"
@@ -236,5 +237,30 @@ func TestAnHTTPIssuerMustBeOnALoopbackAddress(t *testing.T) {
 		if (err == nil) != ok {
 			t.Errorf("issuer %s: %v", iss, err)
 		}
+	}
+}
+
+func TestAClientConfiguredForES256GetsES256IDTokensAndOthersRS256(t *testing.T) {
+	es := wikiClient()
+	es.ID, es.IDTokenAlg = "es", "ES256"
+	rg := newRig(t, openid.Config{Clients: []openid.ClientConfig{wikiClient(), es}}, login.Config{})
+	b := webtest.NewBrowser(t, rg.issuer)
+	for _, c := range []struct{ id, alg string }{{"wiki", "RS256"}, {"es", "ES256"}} {
+		a := newApp(t, rg, c.id, appSecret, "offline_access")
+		a.Verifier = a.Provider.Verifier(&oidc.Config{ClientID: c.id, SupportedSigningAlgs: []string{c.alg}})
+		tok := tokensOf(t, a, b, "alice@example.org")
+		refreshed, err := refresh(a, tok.RefreshToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tk := range []*oauth2.Token{tok, refreshed} {
+			if _, err := a.Verifier.Verify(context.Background(), tk.Extra("id_token").(string)); err != nil {
+				t.Errorf("%s: an ID token does not verify as %s: %v", c.id, c.alg, err)
+			}
+		}
+	}
+	resp, body := b.Do("GET", "/.well-known/openid-configuration", nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `"id_token_signing_alg_values_supported":["RS256","ES256"]`) {
+		t.Errorf("discovery: %s", body)
 	}
 }

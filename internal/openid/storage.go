@@ -231,18 +231,28 @@ func (s opStorage) GetRefreshTokenInfo(_ context.Context, clientID, value string
 	return "", "", op.ErrInvalidRefreshToken
 }
 
-// SigningKey implements op.Storage.
+// algKey carries the algorithm the client of a token request wants its ID
+// tokens signed with.
+type algKey struct{}
+
+// SigningKey implements op.Storage: the key of the algorithm the client
+// asked for (provider.go puts it in the context of a token request), or
+// else RS256's.
 func (s opStorage) SigningKey(ctx context.Context) (op.SigningKey, error) {
 	keys, err := s.p.keys.current(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return signer(keys, s.p.now()), nil
+	alg, _ := ctx.Value(algKey{}).(jose.SignatureAlgorithm)
+	if alg == "" {
+		alg = algorithms[0]
+	}
+	return signer(keys, alg, s.p.now()), nil
 }
 
 // SignatureAlgorithms implements op.Storage.
 func (s opStorage) SignatureAlgorithms(context.Context) ([]jose.SignatureAlgorithm, error) {
-	return []jose.SignatureAlgorithm{jose.RS256}, nil
+	return algorithms, nil
 }
 
 // KeySet implements op.Storage: every key that signs, has signed a token
