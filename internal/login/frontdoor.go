@@ -107,11 +107,23 @@ func (g *Gate) ShowInvalid(w http.ResponseWriter, r *http.Request, detail string
 	return g.renderPage(w, r, http.StatusBadRequest, page{Kind: "invalid", Error: detail, Return: "/"})
 }
 
-// ClientNetwork is the network a request comes from, as the login's limits
-// count it: the client's IPv4 address, or its IPv6 /64 (the client IP
+// Network is a network a request comes from, as the login's limits count
+// it: Key names it, and Scale says how many of the narrowest its limit is
+// worth (an IPv6 /56 counts 4 /64s, a /48 16).
+type Network struct {
+	Key   string
+	Scale int
+}
+
+// ClientNetworks are the networks a request comes from, narrowest first:
+// the client's IPv4 address; or its IPv6 /64, /56 and /48 (the client IP
 // honours the server's trusted proxies).
-func (g *Gate) ClientNetwork(r *http.Request) string {
-	return networks(g.env.ClientIP(r))[0].key
+func (g *Gate) ClientNetworks(r *http.Request) []Network {
+	var out []Network
+	for _, n := range networks(g.env.ClientIP(r)) {
+		out = append(out, Network{Key: n.key, Scale: n.scale})
+	}
+	return out
 }
 
 // LogoutPath is the gate's logout page, which asks a visitor who came from

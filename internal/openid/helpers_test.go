@@ -205,3 +205,20 @@ func (rg *rig) reloadIssuer(iss string) error {
 		RedirectURIs: []string{appRedirect}}}}, gate, rg.store, rg.storage, nil, rg.clock.now)
 	return err
 }
+
+// algOf is the signing algorithm in a JWT's header.
+func algOf(t *testing.T, jwt string) string {
+	t.Helper()
+	head, _, _ := strings.Cut(jwt, ".")
+	raw, err := base64.RawURLEncoding.DecodeString(head)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h struct {
+		Alg string `json:"alg"`
+	}
+	if err := json.Unmarshal(raw, &h); err != nil {
+		t.Fatal(err)
+	}
+	return h.Alg
+}

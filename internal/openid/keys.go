@@ -239,6 +239,9 @@ func (kr *keyring) load(ctx context.Context) ([]signingKey, error) {
 	}
 	keys := make([]signingKey, 0, len(stored))
 	for _, s := range stored {
+		if s.Alg == "" {
+			s.Alg = jose.RS256 // kept before there were two algorithms
+		}
 		priv, err := x509.ParsePKCS8PrivateKey(s.DER)
 		ok := false
 		switch priv.(type) {

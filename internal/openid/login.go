@@ -11,6 +11,8 @@ import (
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"go.uber.org/zap"
+
+	"github.com/xepauth/caddy-xepauth/internal/login"
 )
 
 // The login of an authorization request. op sends the visitor to
@@ -31,9 +33,9 @@ type browserKey struct{}
 // browser is the visitor's browser when an authorization request starts:
 // its binding, and the session it has, if any.
 type browser struct {
-	binding string
-	prior   [16]byte
-	network string
+	binding  string
+	prior    [16]byte
+	networks []login.Network
 }
 
 // bindingCookie is the name of the browser binding cookie: on an https
@@ -58,7 +60,7 @@ func (p *Provider) bindBrowser(w http.ResponseWriter, r *http.Request) *http.Req
 	// Refreshed on each request: it lives as long as a request it binds.
 	http.SetCookie(w, &http.Cookie{Name: p.bindingCookie(), Value: value, Path: "/", MaxAge: int(requestLifetime.Seconds()),
 		HttpOnly: true, Secure: p.secure, SameSite: http.SameSiteLaxMode})
-	b := browser{binding: value, network: p.gate.ClientNetwork(r)}
+	b := browser{binding: value, networks: p.gate.ClientNetworks(r)}
 	if s, ok := p.gate.Visitor(w, r); ok {
 		b.prior = s.ID
 	}
@@ -82,11 +84,14 @@ func (p *Provider) serveLogin(w http.ResponseWriter, r *http.Request) error {
 	if cl == nil { // gone with a config reload
 		return p.gate.ShowInvalid(w, r, errUnknownLogin)
 	}
+	p.visited(id)
 	s, ok := p.gate.Visitor(w, r)
 	// An application that names who should log in (id_token_hint) gets
-	// them or nobody.
+	// them or nobody: a visitor logged in as someone else is not asked to
+	// log in again (they would only come back as themselves).
 	if ok && a.hint != "" && p.claims.subject(s.JID) != a.hint {
-		ok = false
+		p.fail(w, r, a, oidc.ErrLoginRequired().WithDescription("the visitor is logged in as another account than id_token_hint names"))
+		return nil
 	}
 	if ok && a.freshEnough(s, p.now()) {
 		subject := p.claims.subject(s.JID)
@@ -117,6 +122,16 @@ func (p *Provider) serveLogin(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	return p.gate.AskLogin(w, r)
+}
+
+// visited records that the visitor has come to request id's login page,
+// which keeps it past unvisitedLifetime.
+func (p *Provider) visited(id string) {
+	p.store.mu.Lock()
+	defer p.store.mu.Unlock()
+	if a := p.store.requests[id]; a != nil {
+		a.visited = true
+	}
 }
 
 // markDone records the login of request id, if it is still there.

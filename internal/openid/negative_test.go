@@ -280,9 +280,10 @@ func TestAuthorizationRequestsCannotFillTheMemory(t *testing.T) {
 	if back == nil || back.Query().Get("error") != "invalid_request" {
 		t.Errorf("a 5000-byte nonce: %d %v\n%.300s", resp.StatusCode, back, body)
 	}
-	// Requests nobody logs in to pile up until a cap, then are refused:
-	// 50 from one network, 10 000 in all; once they expire, requests are
-	// taken again.
+	// Requests nobody logs in to cannot take every place: 50 may wait from
+	// one network (an IPv6 /56 four times as many), and when 10 000 wait, a
+	// new one takes the place of the oldest nobody followed to its login
+	// page; such a request lives two minutes.
 	b := webtest.NewBrowser(t, rg.issuer)
 	authorize := webtest.Relative(t, a.OAuth.AuthCodeURL("s", oauth2.S256ChallengeOption("v")))
 	ask := func(ip string) string {
@@ -292,12 +293,12 @@ func TestAuthorizationRequestsCannotFillTheMemory(t *testing.T) {
 		case strings.Contains(loc, "error=temporarily_unavailable"):
 			return "refused"
 		case strings.Contains(loc, "/login?id="):
-			return "taken"
+			return loc
 		}
 		t.Fatalf("authorize: %d %q", resp.StatusCode, loc)
 		return ""
 	}
-	count := func(ips []string) (refused int) {
+	refusedOf := func(ips []string) (refused int) {
 		for _, ip := range ips {
 			if ask(ip) == "refused" {
 				refused++
@@ -305,26 +306,49 @@ func TestAuthorizationRequestsCannotFillTheMemory(t *testing.T) {
 		}
 		return refused
 	}
-	one := make([]string, 51)
-	for i := range one {
-		one[i] = "192.0.2.1"
+	repeat := func(ip string, n int) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = ip
+		}
+		return out
 	}
-	if n := count(one); n != 1 {
+	if n := refusedOf(repeat("192.0.2.1", 51)); n != 1 {
 		t.Errorf("%d of 51 requests from one address refused, want 1", n)
 	}
-	if ask("2001:db8::1") != "taken" {
-		t.Error("another network was refused")
+	var slash56 []string
+	for i := range 5 { // five /64s of one /56: 4 × 50 fit
+		slash56 = append(slash56, repeat(fmt.Sprintf("2001:db8:0:%x::1", i), 50)...)
 	}
-	var many []string
-	for i := range 10000 - 51 + 10 {
-		many = append(many, fmt.Sprintf("10.%d.%d.1", i/200, i%200))
+	if n := refusedOf(slash56); n != 50 {
+		t.Errorf("%d of 250 requests from one /56 refused, want 50", n)
 	}
-	if n := count(many); n != 10 {
-		t.Errorf("%d requests past 10 000 refused, want 10", n)
+
+	// A visitor who follows their request to the login page keeps it
+	// through a flood from 200 networks.
+	visitor := webtest.NewBrowser(t, rg.issuer)
+	resp, _ = visitor.Do("GET", webtest.Relative(t, a.OAuth.AuthCodeURL("s", oauth2.S256ChallengeOption("v"))), nil)
+	loginPage := resp.Header.Get("Location")
+	if r, _ := visitor.Do("GET", loginPage, nil); r.StatusCode != http.StatusOK {
+		t.Fatalf("the visitor's login page: %d", r.StatusCode)
 	}
-	rg.clock.add(16 * time.Minute)
-	if ask("192.0.2.1") != "taken" {
-		t.Error("after the requests expired, a request was refused")
+	var flood []string
+	for i := range 10200 {
+		flood = append(flood, fmt.Sprintf("10.%d.%d.1", i/50/200, (i/50)%200))
+	}
+	if n := refusedOf(flood); n != 0 {
+		t.Errorf("%d of a flood of 10 200 refused, want none (the oldest unvisited give way)", n)
+	}
+	if ask("198.51.100.7") == "refused" {
+		t.Error("a visitor from another network was refused during the flood")
+	}
+	back, resp, body = webtest.FollowLogin(visitor, rg.issuer+loginPage, "alice@example.org", appRedirect, "")
+	if back == nil || back.Query().Get("code") == "" {
+		t.Errorf("the visitor's login after the flood: %d %v\n%.300s", resp.StatusCode, back, body)
+	}
+	rg.clock.add(3 * time.Minute)
+	if ask("192.0.2.1") == "refused" {
+		t.Error("after two minutes, the unvisited requests of a network still count")
 	}
 }
 

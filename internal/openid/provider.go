@@ -177,11 +177,19 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	case "/oauth/token":
 		// The client is named by Basic credentials or the form; which key
 		// signs its ID token is SigningKey's to choose by it.
+		// It is read as op reads it: Basic credentials, else the last
+		// client_id of the form (body, then query).
+		if err := r.ParseForm(); err != nil {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(`{"error":"invalid_request","error_description":"the form cannot be read"}`))
+			return nil
+		}
 		id, _, ok := r.BasicAuth()
 		if ok {
 			id, _ = url.QueryUnescape(id)
-		} else {
-			id = r.PostFormValue("client_id")
+		} else if ids := r.Form["client_id"]; len(ids) > 0 {
+			id = ids[len(ids)-1]
 		}
 		if cl := p.clients[id]; cl != nil && cl.IDTokenAlg != "" {
 			r = r.WithContext(context.WithValue(r.Context(), algKey{}, jose.SignatureAlgorithm(cl.IDTokenAlg)))

@@ -8,6 +8,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
+	"github.com/xepauth/caddy-xepauth/internal/login"
 	"github.com/xepauth/caddy-xepauth/internal/session"
 )
 
@@ -17,16 +18,22 @@ import (
 const (
 	requestLifetime = 15 * time.Minute
 	codeLifetime    = time.Minute
+	// unvisitedLifetime is how long a request lives that nobody has
+	// followed to its login page, which a browser does at once.
+	unvisitedLifetime = 2 * time.Minute
 )
 
 // Anyone can start an authorization request, with no login, and each one
-// is kept until it expires: these bound the memory that costs. A request
-// whose parameters are longer than maxRequestSize is refused; when
-// maxRequests are waiting, new ones are refused until some expire or end,
-// which costs logins but never memory.
+// is kept until it expires: these bound the memory that costs, and keep one
+// network from taking every place. A request whose parameters are longer
+// than maxRequestSize is refused; one network may have
+// maxRequestsPerNetwork waiting (an IPv4 address or IPv6 /64; a /56 four
+// times as many, a /48 sixteen); when maxRequests are waiting, a new one
+// takes the place of the oldest that nobody followed to its login page, and
+// is refused when there is none.
 const (
 	maxRequests           = 10000
-	maxRequestsPerNetwork = 50   // from one IPv4 address or IPv6 /64
+	maxRequestsPerNetwork = 50
 	maxRequestSize        = 4096 // bytes of parameters kept
 )
 
@@ -45,13 +52,14 @@ func size(r *oidc.AuthRequest) int {
 // authRequest is one authorization request, from the authorize endpoint
 // to the code's redemption.
 type authRequest struct {
-	id      string
-	req     oidc.AuthRequest // as the relying party sent it
-	browser string           // the browser binding of the visitor who started it (login.go)
-	prior   [16]byte         // the id of the session the visitor had when it started, if any
-	network string           // the client network it came from, for maxRequestsPerNetwork
-	hint    string           // the subject of a valid id_token_hint: only they may log in
-	created time.Time
+	id       string
+	req      oidc.AuthRequest // as the relying party sent it
+	browser  string           // the browser binding of the visitor who started it (login.go)
+	prior    [16]byte         // the id of the session the visitor had when it started, if any
+	networks []login.Network  // the client networks it came from, for maxRequestsPerNetwork
+	visited  bool             // the visitor has come to its login page
+	hint     string           // the subject of a valid id_token_hint: only they may log in
+	created  time.Time
 
 	// Set when the visitor has logged in (login.go).
 	done     bool

@@ -2,6 +2,7 @@ package openid_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -262,5 +263,52 @@ func TestAClientConfiguredForES256GetsES256IDTokensAndOthersRS256(t *testing.T) 
 	resp, body := b.Do("GET", "/.well-known/openid-configuration", nil)
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `"id_token_signing_alg_values_supported":["RS256","ES256"]`) {
 		t.Errorf("discovery: %s", body)
+	}
+}
+
+func TestTheTokenEndpointSignsWithTheAlgorithmOfTheClientOpAuthenticates(t *testing.T) {
+	es := wikiClient()
+	es.ID, es.IDTokenAlg = "es", "ES256"
+	rg := newRig(t, openid.Config{Clients: []openid.ClientConfig{wikiClient(), es}}, login.Config{})
+	a := newApp(t, rg, "es", appSecret)
+	code, verifier := a.Code(webtest.NewBrowser(t, rg.issuer), "alice@example.org")
+	// client_id twice: op takes the last, and so must the choice of key.
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {appRedirect},
+		"code_verifier": {verifier}, "client_id": {"wiki", "es"}, "client_secret": {appSecret}}
+	resp, err := http.PostForm(rg.issuer+"/oauth/token", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var tok struct {
+		IDToken string `json:"id_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || tok.IDToken == "" {
+		t.Fatalf("token: %d %v", resp.StatusCode, err)
+	}
+	if alg := algOf(t, tok.IDToken); alg != "ES256" {
+		t.Errorf("the ID token of es is signed %s", alg)
+	}
+	huge := url.Values{"client_id": {strings.Repeat("x", 70<<10)}}
+	resp2, err := http.PostForm(rg.issuer+"/oauth/token", huge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp2.Body.Close()
+	if resp2.StatusCode != http.StatusBadRequest {
+		t.Errorf("a 70 KB form: %d", resp2.StatusCode)
+	}
+}
+
+func TestAHintNamingSomeoneElseIsLoginRequiredWithoutPromptToo(t *testing.T) {
+	rg := newRig(t, openid.Config{Clients: []openid.ClientConfig{wikiClient()}}, login.Config{})
+	a := newApp(t, rg, "wiki", appSecret)
+	bob := tokensOf(t, a, webtest.NewBrowser(t, rg.issuer), "bob@example.org")
+	b := webtest.NewBrowser(t, rg.issuer)
+	tokensOf(t, a, b, "alice@example.org")
+	back, resp, body := a.Login(b, "alice@example.org", oauth2.S256ChallengeOption("v"),
+		oauth2.SetAuthURLParam("id_token_hint", bob.Extra("id_token").(string)))
+	if back == nil || back.Query().Get("error") != "login_required" {
+		t.Errorf("bob's hint in alice's browser: %d %v\n%.300s", resp.StatusCode, back, body)
 	}
 }

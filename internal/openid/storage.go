@@ -38,17 +38,16 @@ func (s opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest,
 	if size(req) > maxRequestSize {
 		return nil, oidc.ErrInvalidRequest().WithDescription("the request's parameters are too long")
 	}
-	a := &authRequest{id: newID(), req: *req, browser: b.binding, prior: b.prior, network: b.network, hint: hint, created: s.p.now()}
+	a := &authRequest{id: newID(), req: *req, browser: b.binding, prior: b.prior, networks: b.networks, hint: hint, created: s.p.now()}
 	st := s.p.store
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.sweep(a.created)
-	if len(st.requests) >= maxRequests || st.from[a.network] >= maxRequestsPerNetwork {
+	if !st.admit(a) {
 		s.p.log.Warn("refused an authorization request: too many are waiting for a login",
-			zap.Int("waiting", len(st.requests)), zap.Int("from_network", st.from[a.network]), zap.String("network", a.network))
+			zap.Int("waiting", len(st.requests)), zap.String("network", a.networks[0].Key))
 		return nil, &oidc.Error{ErrorType: "temporarily_unavailable", Description: "too many logins are in progress; try again in a few minutes"}
 	}
-	st.addRequest(a)
 	return a, nil
 }
 
@@ -120,11 +119,13 @@ func (s opStorage) CreateAccessToken(_ context.Context, req op.TokenRequest) (st
 	if !ok {
 		return "", time.Time{}, errors.New("unexpected token request")
 	}
-	id, exp := newID(), s.p.now().Add(s.p.cfg.AccessTokenLifetime)
+	now := s.p.now()
+	id, exp := newID(), now.Add(s.p.cfg.AccessTokenLifetime)
 	t.expires = exp
 	st := s.p.store
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	st.sweep(now)
 	st.access[id] = &t
 	return id, exp, nil
 }
@@ -274,7 +275,7 @@ func (s opStorage) GetClientByClientID(_ context.Context, id string) (op.Client,
 	if cl := s.p.clients[id]; cl != nil {
 		return cl, nil
 	}
-	return nil, errors.New("unknown client")
+	return nil, oidc.ErrInvalidClient().WithDescription("unknown client")
 }
 
 // AuthorizeClientIDSecret implements op.Storage.

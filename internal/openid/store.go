@@ -46,7 +46,7 @@ func (s *Store) sweep(now time.Time) {
 	}
 	s.swept = now
 	for id, a := range s.requests {
-		if now.Sub(a.created) > requestLifetime {
+		if now.Sub(a.created) > requestLifetime || !a.visited && now.Sub(a.created) > unvisitedLifetime {
 			s.removeRequest(id)
 		}
 	}
@@ -62,10 +62,32 @@ func (s *Store) sweep(now time.Time) {
 	}
 }
 
-// addRequest keeps a; the caller holds mu.
-func (s *Store) addRequest(a *authRequest) {
+// admit keeps a if its networks have room, taking the place of the oldest
+// request nobody has visited when the store is full; it reports whether it
+// did. The caller holds mu.
+func (s *Store) admit(a *authRequest) bool {
+	for _, n := range a.networks {
+		if s.from[n.Key] >= maxRequestsPerNetwork*n.Scale {
+			return false
+		}
+	}
+	if len(s.requests) >= maxRequests {
+		var oldest *authRequest
+		for _, r := range s.requests {
+			if !r.visited && (oldest == nil || r.created.Before(oldest.created)) {
+				oldest = r
+			}
+		}
+		if oldest == nil {
+			return false
+		}
+		s.removeRequest(oldest.id)
+	}
 	s.requests[a.id] = a
-	s.from[a.network]++
+	for _, n := range a.networks {
+		s.from[n.Key]++
+	}
+	return true
 }
 
 // removeRequest forgets request id and its code; the caller holds mu.
@@ -78,8 +100,10 @@ func (s *Store) removeRequest(id string) {
 	if a.code != "" {
 		delete(s.codes, a.code)
 	}
-	if s.from[a.network]--; s.from[a.network] <= 0 {
-		delete(s.from, a.network)
+	for _, n := range a.networks {
+		if s.from[n.Key]--; s.from[n.Key] <= 0 {
+			delete(s.from, n.Key)
+		}
 	}
 }
 
