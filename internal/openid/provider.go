@@ -249,9 +249,17 @@ const errUnknownLogin = "This login is unknown, has expired, or was started in a
 // gate, in the visitor's language, with op's text as the detail.
 type pageWriter struct {
 	http.ResponseWriter
-	show   func(detail string)
-	status int
-	detail strings.Builder
+	show    func(detail string)
+	status  int
+	holding bool // an error of op's is held back, to be shown by flush
+	detail  strings.Builder
+}
+
+// held decides, at the status, whether op's answer is an error for a
+// person (a 4xx in plain text), which flush shows as a page instead.
+func (p *pageWriter) held() bool {
+	p.holding = p.status >= 400 && p.status < 500 && strings.HasPrefix(p.Header().Get("Content-Type"), "text/plain")
+	return p.holding
 }
 
 func (p *pageWriter) WriteHeader(status int) {
@@ -259,7 +267,7 @@ func (p *pageWriter) WriteHeader(status int) {
 		return
 	}
 	p.status = status
-	if status == http.StatusBadRequest && strings.HasPrefix(p.Header().Get("Content-Type"), "text/plain") {
+	if p.held() {
 		p.Header().Del("Content-Type")
 		p.Header().Del("Content-Length")
 		return // shown by flush
@@ -271,7 +279,7 @@ func (p *pageWriter) Write(b []byte) (int, error) {
 	if p.status == 0 {
 		p.WriteHeader(http.StatusOK)
 	}
-	if p.status == http.StatusBadRequest && p.show != nil && p.Header().Get("Content-Type") == "" {
+	if p.holding {
 		if p.detail.Len() < 1024 {
 			p.detail.Write(b[:min(len(b), 1024-p.detail.Len())])
 		}
@@ -282,10 +290,9 @@ func (p *pageWriter) Write(b []byte) (int, error) {
 
 // flush shows the page, if an error was held back.
 func (p *pageWriter) flush() {
-	if p.status == http.StatusBadRequest && p.show != nil && p.Header().Get("Content-Type") == "" {
-		show := p.show
-		p.show = nil
-		show(strings.TrimSpace(p.detail.String()))
+	if p.holding {
+		p.holding = false
+		p.show(strings.TrimSpace(p.detail.String()))
 	}
 }
 

@@ -312,3 +312,11 @@ func TestAHintNamingSomeoneElseIsLoginRequiredWithoutPromptToo(t *testing.T) {
 		t.Errorf("bob's hint in alice's browser: %d %v\n%.300s", resp.StatusCode, back, body)
 	}
 }
+
+func TestALogoutNamingAnUnknownClientIsABadRequest(t *testing.T) {
+	rg := newRig(t, openid.Config{Clients: []openid.ClientConfig{wikiClient()}}, login.Config{})
+	resp, body := webtest.NewBrowser(t, rg.issuer).Do("GET", "/end_session?client_id=nobody&post_logout_redirect_uri=https://app.example/bye", nil)
+	if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" {
+		t.Errorf("end_session for an unknown client: %d %q\n%.300s", resp.StatusCode, resp.Header.Get("Location"), body)
+	}
+}
