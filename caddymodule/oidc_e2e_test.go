@@ -110,6 +110,9 @@ func TestAnAppLogsInThroughCaddysProviderByApprovalInXMPP(t *testing.T) {
 	// A reload keeps the signing key, the consent and the session: the
 	// visitor comes back without being asked anything.
 	s.loadOIDC(nil)
+	// The reload closed the idle connections of the browser and of go-oidc.
+	b.Client.CloseIdleConnections()
+	http.DefaultClient.CloseIdleConnections()
 	if back, resp, body := app.Login(b, "", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("prompt", "none")); back == nil || back.Query().Get("code") == "" {
 		t.Fatalf("after a reload: %d %v\n%s", resp.StatusCode, back, body)
 	}

@@ -33,7 +33,8 @@ func newPageTemplate() *template.Template {
 // page is what a gate page shows: the data of the template page.html
 // (documented in the README, under "Languages and templates"). Kind picks
 // the page: login, wait, resume, logout, denied, timeout, unreachable, notallowed, busy,
-// forbidden, loggedout, expired, notfound.
+// forbidden, loggedout, expired, notfound; and the OpenID provider's
+// consent and invalid.
 type page struct {
 	Kind    string
 	Lang    string            // the page's language, for <html lang>: en, fr
@@ -47,7 +48,7 @@ type page struct {
 	Error   string // on the login page: a key of T when set by the gate, shown as its text
 	Seconds int
 	Limit   string // for busy: "jid", "ip" or "all"
-	CSRF    string // the login form's token
+	CSRF    string // the token of the login form or the consent form
 	Secret  string // on the waiting page: the login's secret, posted back by its script and button
 	Resend  bool   // the request that met the gate carried a form, which was not delivered
 	Nonce   string
@@ -145,7 +146,7 @@ var textsToFill = func() map[string][]string {
 	return m
 }()
 
-// fill replaces {site}, {jid}, {code} and {seconds} in text; anything else
+// fill replaces {site}, {jid}, {code}, {seconds} and {client} in text; anything else
 // in braces stays as it is.
 func (p *page) fill(text string) string {
 	var b strings.Builder

@@ -1,7 +1,7 @@
 package login
 
-// textsEN are the pages' texts in English. {site}, {jid}, {code} and
-// {seconds} are filled in with the page's values; the template escapes the
+// textsEN are the pages' texts in English. {site}, {jid}, {code},
+// {seconds} and {client} are filled in with the page's values; the template escapes the
 // result like any other text.
 var textsEN = map[string]string{
 	"title_login":       "Log in",
@@ -51,7 +51,7 @@ var textsEN = map[string]string{
 	"consent_asks":         "{client} asks to log you in as {jid}. It would learn:",
 	"consent_allow":        "Allow",
 	"consent_deny":         "Deny",
-	"consent_hint":         "You are asked once for each application.",
+	"consent_hint":         "You are asked once for each application, and again if it asks to learn more.",
 	"claim_openid":         "an identifier that stays the same each time you log in",
 	"claim_profile":        "your XMPP address, {jid}",
 	"claim_email":          "your email address, if your XMPP address is one",

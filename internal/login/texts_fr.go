@@ -54,7 +54,7 @@ var textsFR = map[string]string{
 	"consent_asks":         "{client} demande à vous connecter avec l'adresse {jid}. L'application connaîtrait\u00a0:",
 	"consent_allow":        "Autoriser",
 	"consent_deny":         "Refuser",
-	"consent_hint":         "La question n'est posée qu'une fois par application.",
+	"consent_hint":         "La question n'est posée qu'une fois par application, et à nouveau si elle demande à en savoir plus.",
 	"claim_openid":         "un identifiant qui reste le même à chaque connexion",
 	"claim_profile":        "votre adresse XMPP, {jid}",
 	"claim_email":          "votre adresse électronique, si votre adresse XMPP en est une",

@@ -55,7 +55,8 @@ func (p *Provider) consent(w http.ResponseWriter, r *http.Request, a *authReques
 		p.fail(w, r, a, oidc.ErrAccessDenied().WithDescription("the visitor did not consent"))
 		return true, nil
 	}
-	b, _ := json.Marshal(scopes)
+	// What was granted before stays granted.
+	b, _ := json.Marshal(asked(append(p.granted(r.Context(), cl.ID, jid), scopes...)))
 	if err := p.st.Store(context.WithoutCancel(r.Context()), p.consentKey(cl.ID, jid), b); err != nil {
 		// The login goes on; the visitor is asked again next time.
 		p.log.Warn("cannot keep a consent", zap.String("client", cl.ID), zap.Error(err))
@@ -78,20 +79,26 @@ func asked(scopes []string) []string {
 // consented reports whether jid has consented to every scope in scopes
 // for client.
 func (p *Provider) consented(ctx context.Context, client, jid string, scopes []string) bool {
-	b, err := p.st.Load(ctx, p.consentKey(client, jid))
-	if err != nil {
-		return false
-	}
-	var granted []string
-	if json.Unmarshal(b, &granted) != nil {
-		return false
-	}
+	granted := p.granted(ctx, client, jid)
 	for _, s := range scopes {
 		if !slices.Contains(granted, s) {
 			return false
 		}
 	}
-	return true
+	return len(granted) > 0
+}
+
+// granted is what jid has consented to for client.
+func (p *Provider) granted(ctx context.Context, client, jid string) []string {
+	b, err := p.st.Load(ctx, p.consentKey(client, jid))
+	if err != nil {
+		return nil
+	}
+	var granted []string
+	if json.Unmarshal(b, &granted) != nil {
+		return nil
+	}
+	return granted
 }
 
 // consentKey is where the consent of jid to client is kept: a hash, so

@@ -79,3 +79,18 @@ func TestAConsentNotPostedFromTheConsentPageIsRefused(t *testing.T) {
 		}
 	}
 }
+
+func TestAConsentToMoreKeepsWhatWasGrantedBefore(t *testing.T) {
+	rg, a := newUntrustedRig(t)
+	b := webtest.NewBrowser(t, rg.issuer)
+	a.Consent = "allow"
+	for _, scope := range []string{"openid profile", "openid email"} {
+		if back, resp, _ := a.Login(b, "alice@example.org", oauth2.S256ChallengeOption("v"), oauth2.SetAuthURLParam("scope", scope)); back == nil {
+			t.Fatalf("allowing %s: %d", scope, resp.StatusCode)
+		}
+	}
+	a.Consent = ""
+	if back, _, body := a.Login(b, "", oauth2.S256ChallengeOption("v"), oauth2.SetAuthURLParam("scope", "openid profile")); back == nil {
+		t.Errorf("asked again for a scope granted before another:\n%.300s", body)
+	}
+}
