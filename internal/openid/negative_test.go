@@ -132,7 +132,6 @@ func TestAVisitorWithASessionIsNotAskedAgainUnlessPromptOrMaxAgeSaySo(t *testing
 	rg, a := newWikiRig(t)
 	b := webtest.NewBrowser(t, rg.issuer)
 	a.Code(b, "alice@example.org") // logs in
-	asked := rg.asker.asked.Load()
 
 	for _, tc := range []struct {
 		name   string
@@ -172,7 +171,6 @@ func TestAVisitorWithASessionIsNotAskedAgainUnlessPromptOrMaxAgeSaySo(t *testing
 			t.Errorf("%s: auth_time is %v old after a new login", tc.name, age)
 		}
 	}
-	_ = asked
 }
 
 func TestAnAddressTheClientRefusesGetsAPageNotALoop(t *testing.T) {
@@ -199,11 +197,6 @@ func TestALoginLinkOpenedInAnotherBrowserDoesNothing(t *testing.T) {
 			t.Errorf("the attacker's %s in the victim's browser: %d %q\n%s", path, resp.StatusCode, resp.Header.Get("Location"), body)
 		}
 	}
-	// And the attacker's own browser gets no code for the victim.
-	resp, body := attacker.Do("GET", webtest.Relative(t, rg.issuer+"/authorize/callback?"+strings.SplitN(link, "?", 2)[1]), nil)
-	if loc := resp.Header.Get("Location"); strings.Contains(loc, "code=") {
-		t.Errorf("the attacker got a code: %s\n%s", loc, body)
-	}
 }
 
 func TestLogoutEndsTheSessionAndReturnsToTheApp(t *testing.T) {
@@ -215,7 +208,16 @@ func TestLogoutEndsTheSessionAndReturnsToTheApp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q := url.Values{"id_token_hint": {tok.Extra("id_token").(string)}, "post_logout_redirect_uri": {"https://app.example/bye"}, "state": {"st"}}
+	// A logout to a URI the client did not register is refused, and ends
+	// nothing.
+	q := url.Values{"id_token_hint": {tok.Extra("id_token").(string)}, "post_logout_redirect_uri": {"https://evil.example/"}, "state": {"st"}}
+	if resp, _ := b.Do("GET", "/end_session?"+q.Encode(), nil); resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" {
+		t.Errorf("end_session to an unregistered URI: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if back, _, _ := a.Login(b, "", oauth2.SetAuthURLParam("prompt", "none"), oauth2.S256ChallengeOption("v")); back == nil || back.Query().Get("code") == "" {
+		t.Fatal("a refused logout ended the session")
+	}
+	q.Set("post_logout_redirect_uri", "https://app.example/bye")
 	resp, body := b.Do("GET", "/end_session?"+q.Encode(), nil)
 	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusFound || loc != "https://app.example/bye?state=st" {
 		t.Fatalf("end_session: %d %q\n%s", resp.StatusCode, loc, body)
@@ -223,10 +225,6 @@ func TestLogoutEndsTheSessionAndReturnsToTheApp(t *testing.T) {
 	back, resp, body := a.Login(b, "", oauth2.SetAuthURLParam("prompt", "none"), oauth2.S256ChallengeOption("v"))
 	if back == nil || back.Query().Get("error") != "login_required" {
 		t.Fatalf("after the logout, prompt=none: %d %v\n%s", resp.StatusCode, back, body)
-	}
-	q.Set("post_logout_redirect_uri", "https://evil.example/")
-	if resp, _ := b.Do("GET", "/end_session?"+q.Encode(), nil); strings.HasPrefix(resp.Header.Get("Location"), "https://evil.example") {
-		t.Error("end_session went to an unregistered URI")
 	}
 }
 
