@@ -177,18 +177,27 @@ func (rg *rig) reload(cfg openid.Config, gcfg login.Config) error {
 // kidOf is the key id in a JWT's header.
 func kidOf(t *testing.T, jwt string) string {
 	t.Helper()
+	return jwtHeader(t, jwt).Kid
+}
+
+// algOf is the signing algorithm in a JWT's header.
+func algOf(t *testing.T, jwt string) string {
+	t.Helper()
+	return jwtHeader(t, jwt).Alg
+}
+
+// jwtHeader reads a JWT's header.
+func jwtHeader(t *testing.T, jwt string) (h struct{ Alg, Kid string }) {
+	t.Helper()
 	head, _, _ := strings.Cut(jwt, ".")
 	raw, err := base64.RawURLEncoding.DecodeString(head)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var h struct {
-		Kid string `json:"kid"`
-	}
 	if err := json.Unmarshal(raw, &h); err != nil {
 		t.Fatal(err)
 	}
-	return h.Kid
+	return h
 }
 
 // reloadIssuer reloads the provider with the one client and issuer iss,
@@ -206,19 +215,3 @@ func (rg *rig) reloadIssuer(iss string) error {
 	return err
 }
 
-// algOf is the signing algorithm in a JWT's header.
-func algOf(t *testing.T, jwt string) string {
-	t.Helper()
-	head, _, _ := strings.Cut(jwt, ".")
-	raw, err := base64.RawURLEncoding.DecodeString(head)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var h struct {
-		Alg string `json:"alg"`
-	}
-	if err := json.Unmarshal(raw, &h); err != nil {
-		t.Fatal(err)
-	}
-	return h.Alg
-}
