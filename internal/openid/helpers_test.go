@@ -214,4 +214,3 @@ func (rg *rig) reloadIssuer(iss string) error {
 		RedirectURIs: []string{appRedirect}}}}, gate, rg.store, rg.storage, nil, rg.clock.now)
 	return err
 }
-
