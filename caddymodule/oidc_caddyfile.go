@@ -61,6 +61,9 @@ func (h *OIDCHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "key_rotation":
 			return durationArg(d, &h.KeyRotation)
 		case "login":
+			if h.Login != nil {
+				return d.Err("xmpp_auth_oidc: login given twice; put all its options in one block")
+			}
 			h.Login = new(Handler)
 			return h.Login.UnmarshalCaddyfile(d.NewFromNextSegment())
 		}

@@ -126,6 +126,7 @@ func TestABrokenOpenIDCaddyfileSaysWhatIsWrong(t *testing.T) {
 		"xmpp_auth_oidc {\n issuer https://a.example\n client wiki {\n secrets x\n }\n}":    `client wiki: unknown option "secrets"`,
 		"xmpp_auth_oidc {\n issuer https://a.example\n email_verified yes\n}":               "takes no value",
 		"xmpp_auth_oidc {\n issuer https://a.example\n email_domains\n}":                    "needs at least one value",
+		"xmpp_auth_oidc {\n issuer https://a.example\n login {\n }\n login {\n }\n}":        "login given twice",
 		"xmpp_auth_oidc {\n issuer https://a.example\n login {\n colour blue\n }\n}":        `unknown option "colour"`,
 		"xmpp_auth_oidc {\n issuer https://a.example\n id_token_lifetime soon\n}":           "id_token_lifetime",
 		"xmpp_auth_oidc {\n issuer https://a.example\n client wiki {\n trusted yes\n }\n}":  "takes no value",

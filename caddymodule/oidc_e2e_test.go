@@ -133,8 +133,10 @@ func TestAnAppLogsInThroughCaddysProviderByApprovalInXMPP(t *testing.T) {
 func TestTheProviderLeavesOtherPathsToTheNextHandler(t *testing.T) {
 	s := newSite(t)
 	s.loadOIDC(func(h, _ map[string]any) { h["issuer"] = "http://" + s.addr + "/oidc" })
-	if resp, body := s.browser().Do("GET", "/elsewhere", nil); resp.StatusCode != http.StatusOK || !strings.Contains(body, "hello") {
-		t.Errorf("a path outside the issuer: %d %q", resp.StatusCode, body)
+	for _, path := range []string{"/elsewhere", "/oidcx", "/oidc-admin/page"} {
+		if resp, body := s.browser().Do("GET", path, nil); resp.StatusCode != http.StatusOK || !strings.Contains(body, "hello") {
+			t.Errorf("%s, outside the issuer: %d %q", path, resp.StatusCode, body)
+		}
 	}
 	resp, body := s.browser().Do("GET", "/oidc/.well-known/openid-configuration", nil)
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `"issuer":"http://`+s.addr+`/oidc"`) ||

@@ -50,3 +50,45 @@ func TestAnRSAKeyKeptWithoutItsAlgorithmIsReadAsRS256(t *testing.T) {
 		t.Errorf("no ES256 key was made beside it")
 	}
 }
+
+// failingStorage fails every call once failing is set.
+type failingStorage struct {
+	oneKeyStorage
+	failing bool
+}
+
+func (s *failingStorage) Lock(ctx context.Context, k string) error {
+	if s.failing {
+		return errors.New("storage down")
+	}
+	return s.oneKeyStorage.Lock(ctx, k)
+}
+
+func TestAStorageOutageKeepsTheKeysSigning(t *testing.T) {
+	now := time.Now()
+	st := &failingStorage{}
+	kr := &keyring{st: st, path: "k", rotation: 720 * time.Hour, keep: time.Hour, now: func() time.Time { return now }}
+	keys, err := kr.current(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.failing = true
+	now = now.Add(2 * time.Hour) // past the hourly look at storage
+	again, err := kr.current(context.Background())
+	if err != nil || len(again) != len(keys) || signer(again, jose.RS256, now).ID() != signer(keys, jose.RS256, now).ID() {
+		t.Errorf("with the storage down: %v, %d keys", err, len(again))
+	}
+}
+
+func TestAKeyKeptWithoutAnIDIsRefused(t *testing.T) {
+	priv, err := rsa.GenerateKey(rand.Reader, rsaBits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKCS8PrivateKey(priv)
+	bad, _ := json.Marshal([]map[string]any{{"kid": "", "alg": "RS256", "start": time.Now(), "pkcs8": der}})
+	kr := &keyring{st: &oneKeyStorage{keys: bad}, path: "k", rotation: 720 * time.Hour, keep: time.Hour, now: time.Now}
+	if _, err := kr.current(context.Background()); err == nil {
+		t.Error("a kept key without an id was used")
+	}
+}
