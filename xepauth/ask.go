@@ -114,7 +114,11 @@ func (c *conn) sendIQ(a *ask) error {
 
 // sendMessage asks the bare JID: a normal message with a thread, a body a
 // person can read and answer, and the <confirm/>. Every part is there
-// because some client needs it (research/xep0070.md §0.4).
+// because some client needs it: Salut à Toi handles only type='normal'; the
+// Converse.js XEP-0070 plugin fails on a message without a <thread/>; aTalk
+// ignores a sender other than the component's bare domain and shows only
+// the body when there is one, so the body carries the URL, the method and
+// the code.
 func (c *conn) sendMessage(a *ask) error {
 	id, thread := newID(), newID()
 	c.table.useMessage(a, id, thread)

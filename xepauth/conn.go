@@ -75,7 +75,9 @@ func newConn(sess *xmpp.Session, nc net.Conn, name string, log *zap.Logger) *con
 
 // send writes one stanza. Any failure closes the connection: the supervisor
 // then redials, and every ask on this conn ends as unreachable: mellium's
-// encoder stays broken after an interrupted write (gotcha 2). The write
+// encoder keeps the error of an interrupted write (its bufio.Writer's error
+// is sticky), so every later send on the session fails at once while Serve
+// goes on as if nothing happened. The write
 // deadline comes from deadlineConn, so no context is handed to mellium.
 func (c *conn) send(r xml.TokenReader) error {
 	if err := c.sess.Send(context.Background(), r); err != nil {

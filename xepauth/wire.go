@@ -8,7 +8,9 @@ import (
 // wireStanza is an incoming stanza as it came off the wire: addresses stay
 // strings until the router has parsed them, so an address that does not
 // parse is dropped by us instead of failing a decoder (and, with it, the
-// session: see mellium gotcha 1).
+// session: mellium's stanza.NewMessage and NewIQ fail on a from that is
+// valid stringprep but not PRECIS, such as ☃@localhost on Prosody, and the
+// mux's error ends Serve).
 type wireStanza struct {
 	XMLName xml.Name
 	From    string      `xml:"from,attr"`

@@ -579,7 +579,7 @@ func TestErlString(t *testing.T) {
 }
 
 // TestServerDifferences pins down, on each server, the behaviours in which
-// Prosody 0.12 and ejabberd 23.01 differ (research/mellium.md §2), so that
+// Prosody 0.12 and ejabberd 23.01 differ, so that
 // code tested against one server does not rely on what the other does not
 // do. Each case checks both columns.
 func TestServerDifferences(t *testing.T) {

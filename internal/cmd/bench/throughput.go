@@ -105,7 +105,7 @@ func runThroughput(wrk string, figs [][2]string) (rows []row, err error) {
 	}
 	cleanups = append(cleanups, func() { os.RemoveAll(dir) })
 
-	fmt.Fprintln(os.Stderr, "==> figure 2: go build -o <tmp>/caddy ./internal/cmd/caddy")
+	fmt.Fprintln(os.Stderr, "==> throughput: go build -o <tmp>/caddy ./internal/cmd/caddy")
 	caddyBin := filepath.Join(dir, "caddy")
 	gomod, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil || !strings.HasSuffix(strings.TrimSpace(string(gomod)), "go.mod") {
@@ -184,7 +184,7 @@ func runThroughput(wrk string, figs [][2]string) (rows []row, err error) {
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+filepath.Join(dir, "data"), "XDG_CONFIG_HOME="+filepath.Join(dir, "config"))
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	fmt.Fprintf(os.Stderr, "==> figure 2: caddy run --config %s (admin and /debug/pprof on %s)\n", configPath, adminPort)
+	fmt.Fprintf(os.Stderr, "==> throughput: caddy run --config %s (admin and /debug/pprof on %s)\n", configPath, adminPort)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting caddy: %v", err)
 	}
@@ -215,14 +215,14 @@ func runThroughput(wrk string, figs [][2]string) (rows []row, err error) {
 		fmt.Fprintf(os.Stderr, "    %-70s %8.0f req/s  p99 %6.2f ms\n", s.figure, r.rps, r.p99ms)
 		return r, nil
 	}
-	fmt.Fprintf(os.Stderr, "==> figure 2: warm-up, wrk -t%d -c%d -d%v on each site\n", wrkThreads, wrkConns, wrkWarmup)
+	fmt.Fprintf(os.Stderr, "==> throughput: warm-up, wrk -t%d -c%d -d%v on each site\n", wrkThreads, wrkConns, wrkWarmup)
 	for _, s := range append([]*tpSite{base}, sites...) {
 		if _, err := run(s, wrkWarmup); err != nil {
 			return nil, err
 		}
 	}
 	for round := range throughputRuns {
-		fmt.Fprintf(os.Stderr, "==> figure 2: round %d of %d, wrk -t%d -c%d -d%v --latency\n", round+1, throughputRuns, wrkThreads, wrkConns, wrkDuration)
+		fmt.Fprintf(os.Stderr, "==> throughput: round %d of %d, wrk -t%d -c%d -d%v --latency\n", round+1, throughputRuns, wrkThreads, wrkConns, wrkDuration)
 		for _, s := range sites {
 			// The baseline gets the same requests, header and all: what
 			// is measured is the gate, not a longer request. Baseline
@@ -283,7 +283,7 @@ func runThroughput(wrk string, figs [][2]string) (rows []row, err error) {
 // while taking a 5 s CPU profile of Caddy from its admin endpoint, and
 // writes it to path (XEPAUTH_BENCH_CPUPROFILE; read it with go tool pprof).
 func profileGate(wrk string, s *tpSite, adminAddr, path string) error {
-	fmt.Fprintf(os.Stderr, "==> figure 2: CPU profile of caddy under load on the gated site, to %s\n", path)
+	fmt.Fprintf(os.Stderr, "==> throughput: CPU profile of caddy under load on the gated site, to %s\n", path)
 	done := make(chan error, 1)
 	go func() {
 		_, err := runWrk(wrk, s, 7*time.Second)
