@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"go.uber.org/zap"
@@ -84,7 +83,7 @@ func (p *Provider) serveLogin(w http.ResponseWriter, r *http.Request) error {
 	if cl == nil { // gone with a config reload
 		return p.gate.ShowInvalid(w, r, errUnknownLogin)
 	}
-	p.visited(id)
+	p.store.visit(id)
 	s, ok := p.gate.Visitor(w, r)
 	// An application that names who should log in (id_token_hint) gets
 	// them or nobody: a visitor logged in as someone else is not asked to
@@ -110,7 +109,7 @@ func (p *Provider) serveLogin(w http.ResponseWriter, r *http.Request) error {
 				return err
 			}
 		}
-		if !p.markDone(id, s.JID, subject, s.Authenticated) {
+		if !p.store.markDone(id, s.JID, subject, s.Authenticated) {
 			return p.gate.ShowInvalid(w, r, errUnknownLogin)
 		}
 		p.log.Info("OpenID login", zap.String("jid", s.JID), zap.String("client", cl.ID))
@@ -122,29 +121,6 @@ func (p *Provider) serveLogin(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	return p.gate.AskLogin(w, r)
-}
-
-// visited records that the visitor has come to request id's login page,
-// which keeps it past unvisitedLifetime.
-func (p *Provider) visited(id string) {
-	p.store.mu.Lock()
-	defer p.store.mu.Unlock()
-	if a := p.store.requests[id]; a != nil {
-		a.visited = true
-	}
-}
-
-// markDone records the login of request id, if it is still there.
-func (p *Provider) markDone(id, jid, subject string, at time.Time) bool {
-	st := p.store
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	a := st.requests[id]
-	if a == nil || a.done {
-		return a != nil && a.jid == jid
-	}
-	a.done, a.jid, a.subject, a.authTime = true, jid, subject, at
-	return true
 }
 
 // toCallback sends the visitor on to op's callback, which redirects them

@@ -167,18 +167,15 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 		if s, ok := p.gate.Visitor(w, r); ok {
 			v.subject = p.claims.subject(s.JID)
 		}
-		r = r.WithContext(context.WithValue(r.Context(), visitorKey{}, v))
 		orig := w
-		w = &pageWriter{ResponseWriter: &endSessionWriter{ResponseWriter: w, end: func() {
-			if v.end {
-				p.gate.EndSession(orig, r)
-			}
-		}}, show: func(detail string) { _ = p.gate.ShowInvalid(orig, r, detail) }}
+		// The cookies EndSession clears go out with op's redirect.
+		v.end = func() { p.gate.EndSession(orig, r) }
+		r = r.WithContext(context.WithValue(r.Context(), visitorKey{}, v))
+		w = &pageWriter{ResponseWriter: w, show: func(detail string) { _ = p.gate.ShowInvalid(orig, r, detail) }}
 	case "/oauth/token":
-		// The client is named by Basic credentials or the form; which key
-		// signs its ID token is SigningKey's to choose by it.
-		// It is read as op reads it: Basic credentials, else the last
-		// client_id of the form (body, then query).
+		// The client's algorithm picks the key that signs its ID token
+		// (SigningKey). The client is read as op reads it: Basic
+		// credentials, else the last client_id of the form.
 		if err := r.ParseForm(); err != nil {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusBadRequest)
@@ -234,11 +231,11 @@ const maxBody = 64 << 10
 type visitorKey struct{}
 
 // visitor is who asks to log out, as their session says: the subject, or
-// "" without a session; TerminateSessionFromRequest sets end when the
-// logout is theirs.
+// "" without a session; TerminateSessionFromRequest calls end when the
+// logout is theirs, which ends the gate's session.
 type visitor struct {
 	subject string
-	end     bool
+	end     func()
 }
 
 // errUnknownLogin is why a login link does nothing.
@@ -294,30 +291,6 @@ func (p *pageWriter) flush() {
 		p.holding = false
 		p.show(strings.TrimSpace(p.detail.String()))
 	}
-}
-
-// endSessionWriter ends the gate's session when op accepts a logout, which
-// it answers with a redirect: the cookies go out with it.
-type endSessionWriter struct {
-	http.ResponseWriter
-	end   func()
-	wrote bool
-}
-
-func (e *endSessionWriter) WriteHeader(status int) {
-	if e.wrote {
-		return
-	}
-	e.wrote = true
-	if status >= 300 && status < 400 {
-		e.end()
-	}
-	e.ResponseWriter.WriteHeader(status)
-}
-
-func (e *endSessionWriter) Write(b []byte) (int, error) {
-	e.WriteHeader(http.StatusOK)
-	return e.ResponseWriter.Write(b)
 }
 
 // Issuer is the provider's issuer URL.

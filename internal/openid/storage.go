@@ -196,7 +196,7 @@ func (s opStorage) TerminateSessionFromRequest(ctx context.Context, req *op.EndS
 	if req.UserID != v.subject {
 		return s.p.origin + s.p.gate.LogoutPath(), nil
 	}
-	v.end = true
+	v.end()
 	if req.ClientID != "" {
 		st := s.p.store
 		st.mu.Lock()

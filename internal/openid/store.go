@@ -155,3 +155,25 @@ func (s *Store) endUser(clientID, subject string) {
 		}
 	}
 }
+
+// visit records that the visitor has come to request id's login page,
+// which keeps it past unvisitedLifetime.
+func (s *Store) visit(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a := s.requests[id]; a != nil {
+		a.visited = true
+	}
+}
+
+// markDone records the login of request id, if it is still there.
+func (s *Store) markDone(id, jid, subject string, at time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.requests[id]
+	if a == nil || a.done {
+		return a != nil && a.jid == jid
+	}
+	a.done, a.jid, a.subject, a.authTime = true, jid, subject, at
+	return true
+}
