@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
 	"strings"
 
 	"github.com/xepauth/caddy-xepauth/internal/session"
@@ -93,28 +92,13 @@ const makeKeyHint = "make one with: openssl rand -base64 32, or: head -c 32 /dev
 // storedKey loads the key from storage, or generates and stores it under
 // the storage lock so that two instances sharing storage agree on one key.
 func storedKey(ctx context.Context, st Storage) (session.Key, error) {
-	if k, err := loadStoredKey(ctx, st); err == nil || !errors.Is(err, fs.ErrNotExist) {
-		return k, err
-	}
-	if err := st.Lock(ctx, storageKey); err != nil {
-		return session.Key{}, fmt.Errorf("lock %s in storage: %w", storageKey, err)
-	}
-	defer func() { _ = st.Unlock(ctx, storageKey) }()
-	if k, err := loadStoredKey(ctx, st); err == nil || !errors.Is(err, fs.ErrNotExist) {
-		return k, err
-	}
-	k, err := session.GenerateKey()
-	if err != nil {
-		return session.Key{}, err
-	}
-	if err := st.Store(ctx, storageKey, []byte(base64.StdEncoding.EncodeToString(k.Secret)+"\n")); err != nil {
-		return session.Key{}, fmt.Errorf("store %s: %w", storageKey, err)
-	}
-	return k, nil
-}
-
-func loadStoredKey(ctx context.Context, st Storage) (session.Key, error) {
-	raw, err := st.Load(ctx, storageKey)
+	raw, err := LoadOrCreate(ctx, st, storageKey, func() ([]byte, error) {
+		k, err := session.GenerateKey()
+		if err != nil {
+			return nil, err
+		}
+		return []byte(base64.StdEncoding.EncodeToString(k.Secret) + "\n"), nil
+	})
 	if err != nil {
 		return session.Key{}, err
 	}
